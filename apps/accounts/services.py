@@ -1,0 +1,122 @@
+"""Account use cases: create users, issue and revoke tokens. Each writes its audit event."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.accounts.models import ApiToken, User
+from apps.accounts.roles import Role, roles_for_kind
+from apps.accounts.tokens import display_prefix, hash_token, new_token_secret
+from apps.audit.services import Actor, audit_record
+from apps.core.errors import Conflict, InvalidInput, NotFound
+
+
+def current_tenant_kind() -> str:
+    tenant = connection.tenant
+    return getattr(tenant, "kind", "") or "public"
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str
+
+
+def user_create(
+    *,
+    username: str,
+    role: str,
+    password: str | None = None,
+    email: str = "",
+    display_name: str = "",
+    actor: Actor | None = None,
+) -> User:
+    """Create a user in the current tenant's schema with a role that fits the tenant's kind."""
+    allowed = roles_for_kind(current_tenant_kind())
+    if role not in {r.value for r in allowed}:
+        raise InvalidInput(
+            f"Role {role!r} does not exist in a {current_tenant_kind()} tenant; use one of "
+            f"{sorted(r.value for r in allowed)}.",
+            code="invalid_role",
+        )
+    with transaction.atomic():
+        if User.objects.filter(username=username).exists():
+            raise Conflict(f"User {username!r} already exists.", code="duplicate_user")
+        user = User(username=username, role=role, email=email, display_name=display_name)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.is_staff = role in {Role.OPERATOR}
+        user.save()
+        audit_record(action="user.create", actor=actor, object_type="user", object_id=user.pk, detail={"role": role})
+    return user
+
+
+def user_set_role(*, user: User, role: str, actor: Actor | None = None) -> User:
+    allowed = roles_for_kind(current_tenant_kind())
+    if role not in {r.value for r in allowed}:
+        raise InvalidInput(f"Role {role!r} does not exist in this tenant.", code="invalid_role")
+    with transaction.atomic():
+        previous = user.role
+        user.role = role
+        user.save(update_fields=["role"])
+        audit_record(
+            action="user.role_change", actor=actor, object_type="user", object_id=user.pk,
+            detail={"from": previous, "to": role},
+        )
+    return user
+
+
+def user_deactivate(*, user: User, actor: Actor | None = None) -> User:
+    with transaction.atomic():
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        audit_record(action="user.deactivate", actor=actor, object_type="user", object_id=user.pk)
+    return user
+
+
+def token_issue(
+    *, user: User, name: str = "", lifetime: timedelta | None = None, actor: Actor | None = None
+) -> IssuedToken:
+    secret = new_token_secret()
+    expires_at: datetime | None = timezone.now() + (lifetime or settings.API_TOKEN_DEFAULT_LIFETIME)
+    with transaction.atomic():
+        token = ApiToken.objects.create(
+            user=user, name=name, key_prefix=display_prefix(secret), key_hash=hash_token(secret), expires_at=expires_at
+        )
+        audit_record(
+            action="token.issue", actor=actor or Actor.for_user(user), object_type="api_token", object_id=token.pk,
+            detail={"user": user.username, "expires_at": expires_at.isoformat() if expires_at else None},
+        )
+    return IssuedToken(token=token, secret=secret)
+
+
+def token_revoke(*, token_id: int, actor: Actor | None = None) -> ApiToken:
+    with transaction.atomic():
+        token = ApiToken.objects.select_for_update().filter(pk=token_id).first()
+        if token is None:
+            raise NotFound("No such token.")
+        if token.revoked_at is None:
+            token.revoked_at = timezone.now()
+            token.save(update_fields=["revoked_at"])
+        audit_record(action="token.revoke", actor=actor, object_type="api_token", object_id=token.pk)
+    return token
+
+
+def token_authenticate(secret: str) -> ApiToken | None:
+    """The usable token for this secret in the current schema, or None."""
+    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(secret)).first()
+    if token is None or not token.is_usable() or not token.user.is_active:
+        return None
+    now = timezone.now()
+    # Write last use at most once a minute so a busy client does not write on every request.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token

@@ -1,0 +1,66 @@
+"""The one helper that writes audit events. Call it inside the transaction of the change it records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from apps.audit.models import AuditEvent, Outcome
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who did something: a user, a link holder, or the system (a task, a command)."""
+
+    kind: str = "system"
+    identifier: str = ""
+    name: str = "system"
+    client_ip: str | None = None
+
+    @classmethod
+    def for_user(cls, user: Any, client_ip: str | None = None) -> Actor:
+        return cls(kind="user", identifier=str(user.pk), name=user.username, client_ip=client_ip)
+
+    @classmethod
+    def from_request(cls, request: Any) -> Actor:
+        from apps.core.requests import client_ip
+
+        user = getattr(request, "user", None)
+        address = client_ip(request)
+        if user is not None and getattr(user, "is_authenticated", False):
+            return cls.for_user(user, client_ip=address)
+        return cls(kind="anonymous", name="anonymous", client_ip=address)
+
+    @classmethod
+    def system(cls, name: str = "system") -> Actor:
+        return cls(kind="system", name=name)
+
+
+def audit_record(
+    *,
+    action: str,
+    actor: Actor | None = None,
+    object_type: str = "",
+    object_id: Any = "",
+    outcome: str = Outcome.SUCCESS,
+    detail: dict[str, Any] | None = None,
+    tenant_slug: str | None = None,
+) -> AuditEvent:
+    """Append one event to the current schema's audit trail."""
+    actor = actor or Actor.system()
+    tenant = getattr(connection, "tenant", None)
+    slug = tenant_slug or getattr(tenant, "slug", None) or "public"
+    return AuditEvent.objects.create(
+        tenant_slug=slug,
+        actor_type=actor.kind,
+        actor_id=actor.identifier,
+        actor_name=actor.name,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id) if object_id is not None else "",
+        client_ip=actor.client_ip,
+        outcome=outcome,
+        detail=detail or {},
+    )

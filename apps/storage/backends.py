@@ -1,0 +1,391 @@
+"""Object storage behind one interface: S3 (boto3) or a local folder.
+
+No other module imports boto3. Objects are immutable once written; writes are atomic (S3 by
+nature, the filesystem by write-to-temp then rename).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from django.conf import settings
+from django.core import signing
+
+from apps.core.errors import DomainError
+from apps.storage.keys import validate_full_key
+
+CHUNK_SIZE = 1024 * 1024
+MULTIPART_THRESHOLD = 8 * 1024 * 1024
+FILESYSTEM_URL_SALT = "imaging-cloud.storage.presigned"
+
+
+class ObjectNotFound(DomainError):
+    code = "object_not_found"
+    status = 404
+
+
+class StorageUnavailable(DomainError):
+    code = "storage_unavailable"
+    status = 503
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    sha256: str
+
+
+class ObjectStore(Protocol):
+    def put_stream(self, key: str, stream: BinaryIO, *, content_type: str = ...) -> StoredObject: ...
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str = ...) -> StoredObject: ...
+
+    def get_stream(self, key: str, *, chunk_size: int = ...) -> Iterator[bytes]: ...
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def get_range(self, key: str, start: int, end_inclusive: int) -> bytes: ...
+
+    def size(self, key: str) -> int: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None: ...
+
+    def delete_prefix(self, prefix: str) -> int: ...
+
+    def list_keys(self, prefix: str) -> Iterator[str]: ...
+
+    def presigned_get_url(self, key: str, *, expires_in: int = ...) -> str: ...
+
+    def ensure_container(self) -> None: ...
+
+    def drop_container(self) -> None: ...
+
+    def check(self) -> None: ...
+
+
+class _HashingReader:
+    """Wraps a stream so the bytes read through it are counted and hashed on the way."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.size = 0
+        self._digest = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.size += len(data)
+        self._digest.update(data)
+        return data
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+
+class FilesystemObjectStore:
+    """Objects as files under <root>/<bucket>/<key>; presigned URLs are signed Django URLs."""
+
+    def __init__(self, *, root: str | Path, bucket: str) -> None:
+        self.root = Path(root)
+        self.bucket = bucket
+        self.base = self.root / bucket
+
+    def _path(self, key: str) -> Path:
+        return self.base / validate_full_key(key)
+
+    def put_stream(
+        self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream"
+    ) -> StoredObject:
+        target = self._path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        reader = _HashingReader(stream)
+        descriptor, temporary = tempfile.mkstemp(dir=target.parent, prefix=".upload-")
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                shutil.copyfileobj(reader, handle, CHUNK_SIZE)  # type: ignore[misc]
+            os.replace(temporary, target)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        return StoredObject(key=key, size=reader.size, sha256=reader.sha256)
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> StoredObject:
+        import io
+
+        return self.put_stream(key, io.BytesIO(data), content_type=content_type)
+
+    def get_stream(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        path = self._path(key)
+        try:
+            handle = path.open("rb")
+        except FileNotFoundError as error:
+            raise ObjectNotFound(f"No object {key}") from error
+
+        def chunks() -> Iterator[bytes]:
+            with handle:
+                while chunk := handle.read(chunk_size):
+                    yield chunk
+
+        return chunks()
+
+    def get_bytes(self, key: str) -> bytes:
+        try:
+            return self._path(key).read_bytes()
+        except FileNotFoundError as error:
+            raise ObjectNotFound(f"No object {key}") from error
+
+    def get_range(self, key: str, start: int, end_inclusive: int) -> bytes:
+        try:
+            with self._path(key).open("rb") as handle:
+                handle.seek(start)
+                return handle.read(end_inclusive - start + 1)
+        except FileNotFoundError as error:
+            raise ObjectNotFound(f"No object {key}") from error
+
+    def size(self, key: str) -> int:
+        try:
+            return self._path(key).stat().st_size
+        except FileNotFoundError as error:
+            raise ObjectNotFound(f"No object {key}") from error
+
+    def exists(self, key: str) -> bool:
+        return self._path(key).is_file()
+
+    def delete(self, key: str) -> None:
+        self._path(key).unlink(missing_ok=True)
+
+    def delete_prefix(self, prefix: str) -> int:
+        removed = 0
+        for key in list(self.list_keys(prefix)):
+            self.delete(key)
+            removed += 1
+        return removed
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        if not self.base.exists():
+            return
+        for path in sorted(self.base.rglob("*")):
+            if path.is_file() and not path.name.startswith(".upload-"):
+                key = path.relative_to(self.base).as_posix()
+                if key.startswith(prefix):
+                    yield key
+
+    def presigned_get_url(self, key: str, *, expires_in: int = 3600) -> str:
+        validate_full_key(key)
+        token = signing.dumps(
+            {"bucket": self.bucket, "key": key, "expires_in": expires_in}, salt=FILESYSTEM_URL_SALT, compress=True
+        )
+        return f"/storage/objects/{token}"
+
+    def ensure_container(self) -> None:
+        self.base.mkdir(parents=True, exist_ok=True)
+
+    def drop_container(self) -> None:
+        shutil.rmtree(self.base, ignore_errors=True)
+
+    def check(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        if not os.access(self.root, os.W_OK):
+            raise StorageUnavailable(f"Storage folder {self.root} is not writable")
+
+
+def filesystem_presigned_key(token: str) -> tuple[str, str]:
+    """Resolve a filesystem presigned token back to (bucket, key), enforcing its expiry."""
+    unsigned = signing.loads(token, salt=FILESYSTEM_URL_SALT, max_age=None)
+    signing.loads(token, salt=FILESYSTEM_URL_SALT, max_age=unsigned["expires_in"])
+    return unsigned["bucket"], validate_full_key(unsigned["key"])
+
+
+@lru_cache(maxsize=32)
+def _s3_client(endpoint_url: str | None, access_key: str | None, secret_key: str | None, region: str):  # type: ignore[no-untyped-def]
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint_url,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name=region,
+        config=Config(
+            retries={"max_attempts": 5, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            max_pool_connections=32,
+            connect_timeout=5,
+            read_timeout=60,
+        ),
+    )
+
+
+class S3ObjectStore:
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        endpoint_url: str | None = None,
+        access_key: str | None = None,
+        secret_key: str | None = None,
+        region: str = "us-east-1",
+        kms_key_id: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.kms_key_id = kms_key_id
+        self.region = region
+        self.client = _s3_client(endpoint_url, access_key, secret_key, region)
+
+    def _errors(self):  # type: ignore[no-untyped-def]
+        from botocore.exceptions import ClientError
+
+        return ClientError
+
+    def _extra_args(self, content_type: str) -> dict[str, str]:
+        extra = {"ContentType": content_type}
+        if self.kms_key_id:
+            extra.update({"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.kms_key_id})
+        return extra
+
+    def put_stream(
+        self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream"
+    ) -> StoredObject:
+        from boto3.s3.transfer import TransferConfig
+
+        validate_full_key(key)
+        reader = _HashingReader(stream)
+        config = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_THRESHOLD, use_threads=False
+        )
+        self.client.upload_fileobj(
+            reader, self.bucket, key, ExtraArgs=self._extra_args(content_type), Config=config
+        )
+        return StoredObject(key=key, size=reader.size, sha256=reader.sha256)
+
+    def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> StoredObject:
+        validate_full_key(key)
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self._extra_args(content_type))
+        return StoredObject(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    def _get_object(self, key: str, **kwargs: str):  # type: ignore[no-untyped-def]
+        validate_full_key(key)
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key, **kwargs)
+        except self._errors() as error:
+            if error.response["Error"]["Code"] in {"NoSuchKey", "404"}:
+                raise ObjectNotFound(f"No object {key}") from error
+            raise
+
+    def get_stream(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+        body = self._get_object(key)["Body"]
+
+        def chunks() -> Iterator[bytes]:
+            try:
+                yield from body.iter_chunks(chunk_size)
+            finally:
+                body.close()
+
+        return chunks()
+
+    def get_bytes(self, key: str) -> bytes:
+        return self._get_object(key)["Body"].read()
+
+    def get_range(self, key: str, start: int, end_inclusive: int) -> bytes:
+        return self._get_object(key, Range=f"bytes={start}-{end_inclusive}")["Body"].read()
+
+    def size(self, key: str) -> int:
+        validate_full_key(key)
+        try:
+            return int(self.client.head_object(Bucket=self.bucket, Key=key)["ContentLength"])
+        except self._errors() as error:
+            raise ObjectNotFound(f"No object {key}") from error
+
+    def exists(self, key: str) -> bool:
+        try:
+            self.size(key)
+        except ObjectNotFound:
+            return False
+        return True
+
+    def delete(self, key: str) -> None:
+        validate_full_key(key)
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+            for item in page.get("Contents", []):
+                yield item["Key"]
+
+    def delete_prefix(self, prefix: str) -> int:
+        removed = 0
+        batch: list[dict[str, str]] = []
+        for key in self.list_keys(prefix):
+            batch.append({"Key": key})
+            if len(batch) == 1000:
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+                removed += len(batch)
+                batch = []
+        if batch:
+            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+            removed += len(batch)
+        return removed
+
+    def presigned_get_url(self, key: str, *, expires_in: int = 3600) -> str:
+        validate_full_key(key)
+        return str(
+            self.client.generate_presigned_url(
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+            )
+        )
+
+    def ensure_container(self) -> None:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except self._errors():
+            if self.region == "us-east-1":
+                self.client.create_bucket(Bucket=self.bucket)
+            else:
+                self.client.create_bucket(
+                    Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": self.region}
+                )
+
+    def drop_container(self) -> None:
+        self.delete_prefix("")
+        try:
+            self.client.delete_bucket(Bucket=self.bucket)
+        except self._errors() as error:
+            if error.response["Error"]["Code"] not in {"NoSuchBucket", "404"}:
+                raise
+
+    def check(self) -> None:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except (self._errors(), BotoCoreError) as error:
+            raise StorageUnavailable(f"S3 bucket {self.bucket} is not reachable: {error}") from error
+
+
+def store_for_bucket(*, bucket: str, endpoint_url: str | None = None, kms_key_id: str | None = None) -> ObjectStore:
+    """The configured backend (STORAGE_BACKEND) for one bucket."""
+    if settings.STORAGE_BACKEND == "s3":
+        return S3ObjectStore(
+            bucket=bucket,
+            endpoint_url=endpoint_url or settings.S3_ENDPOINT_URL,
+            access_key=settings.S3_ACCESS_KEY_ID,
+            secret_key=settings.S3_SECRET_ACCESS_KEY,
+            region=settings.S3_REGION,
+            kms_key_id=kms_key_id,
+        )
+    if settings.STORAGE_BACKEND == "filesystem":
+        return FilesystemObjectStore(root=settings.STORAGE_ROOT, bucket=bucket)
+    raise ValueError(f"Unknown STORAGE_BACKEND {settings.STORAGE_BACKEND!r}: use 's3' or 'filesystem'")

@@ -1,0 +1,15 @@
+"""The Celery app (`celery -A config worker|beat`). Tasks run in the schema of the tenant that queued them.
+
+tenant-schemas-celery stamps the current schema into each message's headers and switches to it
+before the task runs, so a task never guesses its tenant.
+"""
+
+import os
+
+from tenant_schemas_celery.app import CeleryApp
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
+
+app = CeleryApp("imaging_cloud")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks(lambda: ["apps.core", "apps.accounts", "apps.audit", "tenants"])

@@ -1,0 +1,12 @@
+"""Fast test settings: real PostgreSQL and Redis on loopback unless the environment says otherwise."""
+
+import os
+
+os.environ.setdefault("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/imaging_cloud")
+os.environ.setdefault("CELERY_BROKER_URL", "redis://127.0.0.1:6379/15")
+
+from config.settings.base import *  # noqa: E402,F401,F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+DEBUG = False

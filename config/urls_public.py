@@ -1,0 +1,9 @@
+"""The platform (public schema) domain: operator API."""
+
+from django.urls import include, path
+
+from config.urls_common import api_common, urlpatterns as common
+
+urlpatterns = common + [
+    path("api/v1/", include(api_common + [path("", include("tenants.api.urls"))])),
+]

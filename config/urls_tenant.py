@@ -1,0 +1,9 @@
+"""A tenant's domain: its API, DICOMweb and pages."""
+
+from django.urls import include, path
+
+from config.urls_common import api_common, urlpatterns as common
+
+urlpatterns = common + [
+    path("api/v1/", include(api_common)),
+]
