@@ -26,6 +26,7 @@ def where_am_i(self: Any, probe_id: str) -> dict[str, Any]:
         "current_schema": current_schema,
         "queue": delivery.get("routing_key"),
         "tenant_slug": getattr(connection.tenant, "slug", None),
+        "worker": self.request.hostname,
     }
     audit_record(
         action="worker.probe", actor=Actor.system("worker"), object_type="probe", object_id=probe_id, detail=report
