@@ -5,5 +5,5 @@ from django.urls import include, path
 from config.urls_common import api_common, urlpatterns as common
 
 urlpatterns = common + [
-    path("api/v1/", include(api_common)),
+    path("api/v1/", include(api_common + [path("", include("apps.uploads.api.urls"))])),
 ]

@@ -63,6 +63,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "apps.accounts",
     "apps.audit",
+    "apps.uploads",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -204,3 +205,8 @@ LOGGING = {
 # Tenants without an explicit domain are served on <slug>.<TENANT_BASE_DOMAIN>.
 TENANT_BASE_DOMAIN = env_str("TENANT_BASE_DOMAIN", "localhost")
 PLATFORM_DOMAIN = env_str("PLATFORM_DOMAIN", "localhost")
+
+# --- Uploads (browser and zip) ---------------------------------------------------------------------
+UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 4 * 1024**3)
+UPLOAD_ZIP_MAX_MEMBERS = env_int("UPLOAD_ZIP_MAX_MEMBERS", 20_000)
+UPLOAD_ZIP_MAX_EXPANDED_BYTES = env_int("UPLOAD_ZIP_MAX_EXPANDED_BYTES", 20 * 1024**3)

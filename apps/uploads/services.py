@@ -1,0 +1,263 @@
+"""Upload-session use cases: open, receive a file, finish (queue the ingest), process, cancel."""
+
+from __future__ import annotations
+
+import logging
+import re
+import tempfile
+import uuid
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from apps.audit.services import Actor, audit_record
+from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from apps.storage.backends import ObjectNotFound
+from apps.storage.tenant_storage import storage_for
+from apps.uploads.models import (
+    UploadFile,
+    UploadFileStatus,
+    UploadItem,
+    UploadItemStatus,
+    UploadSession,
+    UploadSessionStatus,
+)
+from apps.uploads.zip_reader import UnsafeArchive, ZipLimits, is_zip, iter_zip_members
+from tenants.deployment import WorkKind
+from tenants.queues import current_tenant, enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+_UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._ ()+-]")
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    status: str
+    sop_instance_uid: str = ""
+    study_instance_uid: str = ""
+    failure_code: str = ""
+    failure_detail: str = ""
+
+    @classmethod
+    def failed(cls, code: str, detail: str) -> IngestOutcome:
+        return cls(status=UploadItemStatus.FAILED, failure_code=code, failure_detail=detail)
+
+
+def ingest_one(*, stream: BinaryIO, actor: Actor) -> IngestOutcome:
+    """Ingest one DICOM object through the archive's ingest service (the same path STOW-RS takes)."""
+    raise NotImplementedError  # wired to apps.archive once its ingest service lands
+
+
+class UploadTooLarge(DomainError):
+    code = "upload_too_large"
+    status = 413
+
+
+def display_name(raw_name: str) -> str:
+    """A file name fit to show back to the user; it is never used to build a storage key or a path."""
+    base = raw_name.replace("\\", "/").rsplit("/", 1)[-1]
+    cleaned = _UNSAFE_NAME_CHARACTERS.sub("_", base).strip(" .") or "upload"
+    return cleaned[:200]
+
+
+def upload_session_open(*, user: object, label: str = "", idempotency_key: str = "", actor: Actor) -> UploadSession:
+    """Open a session; the same Idempotency-Key from the same user returns the session it opened."""
+    if idempotency_key:
+        existing = UploadSession.objects.filter(created_by=user, idempotency_key=idempotency_key).first()
+        if existing:
+            return existing
+    try:
+        with transaction.atomic():
+            session = UploadSession.objects.create(created_by=user, label=label[:200], idempotency_key=idempotency_key)
+            audit_record(action="upload.open", actor=actor, object_type="upload_session", object_id=session.pk)
+    except IntegrityError:
+        # A concurrent request with the same key won the race: answer with its session.
+        return UploadSession.objects.get(created_by=user, idempotency_key=idempotency_key)
+    return session
+
+
+def _open_session_for_update(session_id: uuid.UUID) -> UploadSession:
+    session = UploadSession.objects.select_for_update().filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("No such upload session.", code="upload_not_found")
+    return session
+
+
+class _CountingLimitReader:
+    """Reads through a stream, refusing to pass more than `limit` bytes."""
+
+    def __init__(self, stream: BinaryIO, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+        self.count = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.count += len(data)
+        if self.count > self._limit:
+            raise UploadTooLarge(f"The file is larger than the {self._limit} bytes accepted per file.")
+        return data
+
+
+def upload_file_receive(*, session_id: uuid.UUID, name: str, stream: BinaryIO, actor: Actor) -> UploadFile:
+    """Stream one file (DICOM or zip) into staging storage and record it in the session."""
+    session = UploadSession.objects.filter(pk=session_id).first()
+    if session is None:
+        raise NotFound("No such upload session.", code="upload_not_found")
+    if session.status != UploadSessionStatus.OPEN:
+        raise Conflict("This upload session no longer accepts files.", code="upload_not_open")
+    staging_key = f"uploads/{session.pk}/{uuid.uuid4().hex}"
+    storage = storage_for(current_tenant())
+    reader = _CountingLimitReader(stream, settings.UPLOAD_MAX_FILE_BYTES)
+    stored = storage.put_stream(staging_key, reader)  # type: ignore[arg-type]
+    try:
+        with transaction.atomic():
+            session = _open_session_for_update(session.pk)
+            if session.status != UploadSessionStatus.OPEN:
+                raise Conflict("This upload session no longer accepts files.", code="upload_not_open")
+            upload_file = UploadFile.objects.create(
+                session=session, name=display_name(name), staging_key=staging_key, size=stored.size
+            )
+            UploadSession.objects.filter(pk=session.pk).update(
+                files_received=F("files_received") + 1, bytes_received=F("bytes_received") + stored.size
+            )
+            audit_record(
+                action="upload.file", actor=actor, object_type="upload_session", object_id=session.pk,
+                detail={"file": upload_file.name, "bytes": stored.size},
+            )
+    except BaseException:
+        storage.delete(staging_key)
+        raise
+    return upload_file
+
+
+def upload_session_finish(*, session_id: uuid.UUID, actor: Actor) -> UploadSession:
+    """Close the session to new files and queue its ingest; finishing twice is harmless."""
+    from apps.uploads.tasks import upload_session_process
+
+    with transaction.atomic():
+        session = _open_session_for_update(session_id)
+        if session.status == UploadSessionStatus.CANCELLED:
+            raise Conflict("This upload session was cancelled.", code="upload_cancelled")
+        if session.status != UploadSessionStatus.OPEN:
+            return session
+        if session.files_received == 0:
+            raise InvalidInput("Add at least one file before finishing.", code="upload_empty")
+        session.status = UploadSessionStatus.PROCESSING
+        session.save(update_fields=["status"])
+        audit_record(action="upload.finish", actor=actor, object_type="upload_session", object_id=session.pk)
+        enqueue_on_commit(upload_session_process, tenant=current_tenant(), work=WorkKind.INGEST, args=(str(session.pk),))
+    return session
+
+
+def upload_session_cancel(*, session_id: uuid.UUID, actor: Actor) -> UploadSession:
+    with transaction.atomic():
+        session = _open_session_for_update(session_id)
+        if session.status != UploadSessionStatus.OPEN:
+            raise Conflict("Only a session still receiving files can be cancelled.", code="upload_not_open")
+        session.status = UploadSessionStatus.CANCELLED
+        session.finished_at = timezone.now()
+        session.save(update_fields=["status", "finished_at"])
+        staging_keys = list(session.files.values_list("staging_key", flat=True))
+        audit_record(action="upload.cancel", actor=actor, object_type="upload_session", object_id=session.pk)
+    storage = storage_for(current_tenant())
+    for key in staging_keys:
+        storage.delete(key)
+    return session
+
+
+def _record_item(upload_file: UploadFile, member_name: str, outcome: IngestOutcome) -> None:
+    counter = {
+        UploadItemStatus.STORED: "items_stored",
+        UploadItemStatus.DUPLICATE: "items_duplicate",
+        UploadItemStatus.FAILED: "items_failed",
+    }[outcome.status]
+    with transaction.atomic():
+        _, created = UploadItem.objects.get_or_create(
+            upload_file=upload_file, member_name=member_name[:500],
+            defaults={
+                "session_id": upload_file.session_id, "status": outcome.status,
+                "failure_code": outcome.failure_code[:64], "failure_detail": outcome.failure_detail[:500],
+                "sop_instance_uid": outcome.sop_instance_uid, "study_instance_uid": outcome.study_instance_uid,
+            },
+        )
+        if created:
+            UploadSession.objects.filter(pk=upload_file.session_id).update(**{counter: F(counter) + 1})
+
+
+def _already_processed(upload_file: UploadFile) -> set[str]:
+    return set(upload_file.items.values_list("member_name", flat=True))
+
+
+def _zip_limits() -> ZipLimits:
+    return ZipLimits(
+        max_members=settings.UPLOAD_ZIP_MAX_MEMBERS,
+        max_total_bytes=settings.UPLOAD_ZIP_MAX_EXPANDED_BYTES,
+        max_member_bytes=settings.UPLOAD_MAX_FILE_BYTES,
+    )
+
+
+def _process_file(upload_file: UploadFile, actor: Actor) -> None:
+    storage = storage_for(current_tenant())
+    done = _already_processed(upload_file)
+    with tempfile.TemporaryFile() as local:
+        try:
+            for chunk in storage.get_stream(upload_file.staging_key):
+                local.write(chunk)
+        except ObjectNotFound:
+            _finish_file(upload_file, UploadFileStatus.REFUSED, "staging_missing", "The uploaded bytes are gone.")
+            return
+        local.seek(0)
+        if is_zip(local):
+            try:
+                for member, content in iter_zip_members(local, limits=_zip_limits()):
+                    if member.name in done:
+                        continue
+                    if content is None:
+                        outcome = IngestOutcome.failed(member.refused_code or "refused", member.refused_reason or "")
+                    else:
+                        outcome = ingest_one(stream=content, actor=actor)
+                    _record_item(upload_file, member.name, outcome)
+            except UnsafeArchive as refused:
+                _finish_file(upload_file, UploadFileStatus.REFUSED, refused.code, str(refused))
+                return
+        elif upload_file.name not in done:
+            _record_item(upload_file, upload_file.name, ingest_one(stream=local, actor=actor))
+    _finish_file(upload_file, UploadFileStatus.DONE)
+
+
+def _finish_file(upload_file: UploadFile, status: str, error_code: str = "", error_detail: str = "") -> None:
+    with transaction.atomic():
+        updated = UploadFile.objects.filter(pk=upload_file.pk, status=UploadFileStatus.RECEIVED).update(
+            status=status, error_code=error_code, error_detail=error_detail[:500]
+        )
+        if updated:
+            UploadSession.objects.filter(pk=upload_file.session_id).update(files_done=F("files_done") + 1)
+    # Staging bytes are dropped only once the file's outcome is recorded.
+    storage_for(current_tenant()).delete(upload_file.staging_key)
+
+
+def upload_session_process(*, session_id: uuid.UUID) -> UploadSession | None:
+    """Ingest every file not yet done; safe to run again after a crash (done items are skipped)."""
+    session = UploadSession.objects.filter(pk=session_id).first()
+    if session is None or session.status != UploadSessionStatus.PROCESSING:
+        return session
+    actor = Actor(kind="user", identifier=str(session.created_by_id), name=session.created_by.username)
+    for upload_file in session.files.filter(status=UploadFileStatus.RECEIVED).order_by("id"):
+        _process_file(upload_file, actor)
+    with transaction.atomic():
+        session = _open_session_for_update(session_id)
+        if session.status == UploadSessionStatus.PROCESSING:
+            session.status = UploadSessionStatus.COMPLETED
+            session.finished_at = timezone.now()
+            session.save(update_fields=["status", "finished_at"])
+            audit_record(
+                action="upload.complete", actor=actor, object_type="upload_session", object_id=session.pk,
+                detail={"stored": session.items_stored, "duplicate": session.items_duplicate, "failed": session.items_failed},
+            )
+    return session
