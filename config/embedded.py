@@ -1,7 +1,7 @@
 """Where the embedded default (no PostgreSQL, Redis or S3 configured) keeps its state.
 
-Settings and the launcher both read these paths, so a `manage.py` command run beside a running
-launcher finds the same database socket and broker socket.
+Settings and the launcher (`python -m config.launcher`) both read these paths, so a `manage.py`
+command run beside a running launcher finds the same database socket and broker socket.
 """
 
 import os
@@ -13,12 +13,31 @@ POSTGRES_DIR = DATA_DIR / "postgres"
 REDIS_DIR = DATA_DIR / "redis"
 REDIS_SOCKET = REDIS_DIR / "redis.sock"
 OBJECTS_DIR = DATA_DIR / "objects"
+BEAT_SCHEDULE_FILE = DATA_DIR / "celerybeat-schedule"
 DATABASE_NAME = "imaging_cloud"
+# pgserver's initdb creates this superuser, trusted on the unix socket.
+DATABASE_USER = "postgres"
+
+
+def postgres_socket_dir() -> Path:
+    """The folder holding PostgreSQL's unix socket.
+
+    pgserver puts the socket in the data folder, unless that path is too long for a unix socket
+    (about 100 bytes); then it picks a folder under /tmp. The running server writes the folder it
+    chose on line 5 of postmaster.pid, so that line is the truth while the server runs.
+    """
+    try:
+        lines = (POSTGRES_DIR / "postmaster.pid").read_text().splitlines()
+    except OSError:
+        return POSTGRES_DIR
+    if len(lines) >= 5 and lines[4].strip():
+        return Path(lines[4].strip())
+    return POSTGRES_DIR
 
 
 def database_url() -> str:
-    """The embedded PostgreSQL listens only on a unix socket inside its data folder."""
-    return f"postgresql://postgres@/{DATABASE_NAME}?host={POSTGRES_DIR}"
+    """The embedded PostgreSQL listens only on a unix socket (no TCP port)."""
+    return f"postgresql://{DATABASE_USER}@/{DATABASE_NAME}?host={postgres_socket_dir()}"
 
 
 def broker_url() -> str:

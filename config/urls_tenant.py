@@ -2,7 +2,8 @@
 
 from django.urls import include, path
 
-from config.urls_common import api_common, urlpatterns as common
+from config.urls_common import api_common
+from config.urls_common import urlpatterns as common
 
 urlpatterns = common + [
     path("api/v1/", include(api_common + [path("", include("apps.uploads.api.urls"))])),

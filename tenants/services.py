@@ -19,13 +19,21 @@ from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
 
-from apps.accounts.models import User
 from apps.accounts.roles import admin_role_for_kind
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
 from tenants.deployment import default_deployment_for_kind
-from tenants.models import SLUG_PATTERN, Deployment, Domain, Plan, ReferralLink, Tenant, TenantKind, TenantStatus
+from tenants.models import (
+    SLUG_PATTERN,
+    Deployment,
+    Domain,
+    Plan,
+    ReferralLink,
+    Tenant,
+    TenantKind,
+    TenantStatus,
+)
 
 logger = logging.getLogger(__name__)
 
