@@ -1,0 +1,1 @@
+"""By-hand benchmarks (not part of the test suite). See docs/benchmarks.md."""
