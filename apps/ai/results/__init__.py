@@ -1,0 +1,1 @@
+"""Engine results encoded as standard DICOM objects (SEG, Comprehensive 3D SR) with highdicom."""
