@@ -7,4 +7,6 @@ from config.urls_common import urlpatterns as common
 
 urlpatterns = common + [
     path("api/v1/", include(api_common + [path("", include("apps.uploads.api.urls"))])),
+    path("dicomweb/", include("apps.dicomweb.urls")),
+    path("api/v1/", include("apps.ai.api.urls")),
 ]

@@ -6,9 +6,10 @@ from typing import Any
 
 from celery import Task
 from celery.result import AsyncResult
-from django.db import connection, transaction
+from django.db import transaction
 from django_tenants.utils import schema_context
 
+from tenants.connection import tenant_connection
 from tenants.deployment import WorkKind, policy_for
 from tenants.models import Tenant
 
@@ -30,7 +31,7 @@ def enqueue_on_commit(
 
 
 def current_tenant() -> Tenant:
-    tenant = connection.tenant
+    tenant = tenant_connection().tenant
     if not isinstance(tenant, Tenant):
-        tenant = Tenant.objects.get(schema_name=connection.schema_name)
+        tenant = Tenant.objects.get(schema_name=tenant_connection().schema_name)
     return tenant

@@ -23,6 +23,7 @@ from apps.accounts.roles import admin_role_for_kind
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
+from tenants.connection import tenant_connection
 from tenants.deployment import default_deployment_for_kind
 from tenants.models import (
     SLUG_PATTERN,
@@ -34,6 +35,7 @@ from tenants.models import (
     TenantKind,
     TenantStatus,
 )
+from tenants.schema_clone import schema_clone_from_template
 
 logger = logging.getLogger(__name__)
 
@@ -105,7 +107,7 @@ def template_schema_ensure() -> None:
                 cursor.execute(f'CREATE SCHEMA "{template}"')
         logger.info("Migrating template schema %s", template)
         call_command("migrate_schemas", tenant=True, schema_name=template, interactive=False, verbosity=0)
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [TEMPLATE_LOCK_KEY])
@@ -124,7 +126,7 @@ def tenant_provision(
     storage_bucket: str = "",
     actor: Actor | None = None,
 ) -> ProvisionedTenant:
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     deployment = deployment or default_deployment_for_kind(kind)
     domain = (domain or default_domain_for_slug(slug)).lower()
     _validate_new_tenant(slug=slug, kind=kind, deployment=deployment, domain=domain)
@@ -144,23 +146,24 @@ def tenant_provision(
     try:
         with transaction.atomic():
             tenant.save()
-            tenant.create_schema(check_if_exists=False, verbosity=0)
+            if not schema_clone_from_template(template=settings.TENANT_BASE_SCHEMA, schema=tenant.schema_name):
+                tenant.create_schema(check_if_exists=False, verbosity=0)
             Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
             with schema_context(tenant.schema_name):
-                connection.tenant = tenant  # so audit rows name the tenant
+                tenant_connection().tenant = tenant  # so audit rows name the tenant
                 from apps.accounts.services import user_create
 
                 user_create(
                     username=admin_username, role=admin_role_for_kind(kind), password=admin_password, actor=actor
                 )
                 audit_record(action="tenant.provision", actor=actor, object_type="tenant", object_id=slug)
-            connection.set_schema_to_public()
+            tenant_connection().set_schema_to_public()
             audit_record(
                 action="tenant.provision", actor=actor, object_type="tenant", object_id=slug,
                 detail={"kind": kind, "deployment": deployment, "domain": domain}, tenant_slug="public",
             )
     except BaseException:
-        connection.set_schema_to_public()
+        tenant_connection().set_schema_to_public()
         # The database rolled back; undo what storage holds for this tenant too.
         try:
             storage.delete_everything()
@@ -181,7 +184,7 @@ def _tenant_by_slug(slug: str, *, for_update: bool = False) -> Tenant:
 
 
 def tenant_suspend(*, slug: str, reason: str = "", actor: Actor | None = None) -> Tenant:
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         tenant = _tenant_by_slug(slug, for_update=True)
         tenant.status = TenantStatus.SUSPENDED
@@ -195,7 +198,7 @@ def tenant_suspend(*, slug: str, reason: str = "", actor: Actor | None = None) -
 
 
 def tenant_activate(*, slug: str, actor: Actor | None = None) -> Tenant:
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         tenant = _tenant_by_slug(slug, for_update=True)
         tenant.status = TenantStatus.ACTIVE
@@ -207,7 +210,7 @@ def tenant_activate(*, slug: str, actor: Actor | None = None) -> Tenant:
 
 def tenant_delete(*, slug: str, actor: Actor | None = None) -> None:
     """Delete a suspended tenant: its schema, its domains, its links and every stored object."""
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         tenant = _tenant_by_slug(slug, for_update=True)
         if tenant.status != TenantStatus.SUSPENDED:
@@ -222,7 +225,7 @@ def tenant_delete(*, slug: str, actor: Actor | None = None) -> None:
 def referral_link_create(
     *, clinic_slug: str, hospital_slug: str, sla_minutes: dict[str, int] | None = None, actor: Actor | None = None
 ) -> ReferralLink:
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         clinic = _tenant_by_slug(clinic_slug)
         hospital = _tenant_by_slug(hospital_slug)
@@ -239,7 +242,7 @@ def referral_link_create(
 
 
 def referral_link_deactivate(*, link_id: int, actor: Actor | None = None) -> ReferralLink:
-    connection.set_schema_to_public()
+    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         link = ReferralLink.objects.select_for_update().filter(pk=link_id).first()
         if link is None:

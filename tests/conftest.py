@@ -20,6 +20,33 @@ from tests.support.platform import (
 
 
 @pytest.fixture(scope="session")
+def django_db_setup(
+    django_test_environment: None,
+    django_db_blocker: Any,
+    django_db_keepdb: bool,
+    django_db_createdb: bool,
+    django_db_modify_db_settings: None,
+) -> Iterator[None]:
+    """Build (or, with --reuse-db, bring up to date) the test database `test_<name>`.
+
+    pytest-django's own fixture builds databases only for tests that ask for `db`, `transactional_db`
+    or `live_server`; these tests ask for none of them (the live server and workers need committed
+    data), so without this they would run against the development database itself, and fail on a
+    machine where it does not exist."""
+    from django.test.utils import setup_databases, teardown_databases
+
+    keepdb = django_db_keepdb and not django_db_createdb
+    with django_db_blocker.unblock():
+        created = setup_databases(
+            verbosity=0, interactive=False, keepdb=keepdb, aliases={"default"}, serialized_aliases=set()
+        )
+    yield
+    if not django_db_keepdb:
+        with django_db_blocker.unblock():
+            teardown_databases(created, verbosity=0)
+
+
+@pytest.fixture(scope="session")
 def s3_endpoint() -> Iterator[str]:
     """A real HTTP S3 endpoint (moto's server mode) that every backend call goes through."""
     from moto.server import ThreadedMotoServer
@@ -104,7 +131,10 @@ def platform(django_db_setup: Any, django_db_blocker: Any, s3_endpoint: str) -> 
         base_url=server.url, db_blocker=django_db_blocker, tenants=tenants, domains=domains,
         tokens=tokens, operator_token=operator_token, s3_endpoint=s3_endpoint,
     )
-    yield test_platform
+    # The live server thread reaches the database while tests run outside any unblock(), so keep
+    # database access open for the whole session (tests never use pytest-django's `db`).
+    with django_db_blocker.unblock():
+        yield test_platform
     server.stop()
 
 

@@ -26,7 +26,7 @@ class HasAllowedRole(BasePermission):
         roles = allowed_roles_for(view, request.method or "GET")
         if roles is None:
             return False
-        return user.role in roles
+        return getattr(user, "role", None) in roles
 
 
 def is_operator(user: Any) -> bool:

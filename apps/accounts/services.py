@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
@@ -14,10 +14,11 @@ from apps.accounts.roles import Role, roles_for_kind
 from apps.accounts.tokens import display_prefix, hash_token, new_token_secret
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
+from tenants.connection import tenant_connection
 
 
 def current_tenant_kind() -> str:
-    tenant = connection.tenant
+    tenant = tenant_connection().tenant
     return getattr(tenant, "kind", "") or "public"
 
 

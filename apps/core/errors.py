@@ -75,7 +75,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     if isinstance(exc, DomainError):
         return Response(error_body(exc.code, exc.detail), status=exc.status)
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
+        detail: Any = exc.message_dict if hasattr(exc, "error_dict") else exc.messages
         return Response(error_body("invalid", detail), status=400)
     if isinstance(exc, Http404):
         exc = drf_exceptions.NotFound()

@@ -5,6 +5,8 @@ from typing import Any
 from celery import shared_task
 from django.db import connection
 
+from tenants.connection import tenant_connection
+
 
 @shared_task(name="apps.core.tasks.beat_heartbeat", acks_late=True)
 def beat_heartbeat() -> str:
@@ -22,10 +24,10 @@ def where_am_i(self: Any, probe_id: str) -> dict[str, Any]:
         (current_schema,) = cursor.fetchone()
     delivery = self.request.delivery_info or {}
     report = {
-        "schema": connection.schema_name,
+        "schema": tenant_connection().schema_name,
         "current_schema": current_schema,
         "queue": delivery.get("routing_key"),
-        "tenant_slug": getattr(connection.tenant, "slug", None),
+        "tenant_slug": getattr(tenant_connection().tenant, "slug", None),
         "worker": self.request.hostname,
     }
     audit_record(

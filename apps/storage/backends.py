@@ -83,7 +83,21 @@ class _HashingReader:
         self._digest = hashlib.sha256()
 
     def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
+        if size is None or size < 0:
+            data = self._stream.read()
+        else:
+            # Fill the request unless the stream ends: s3transfer takes a short first read for the
+            # whole object (one PUT holding everything in memory) and short later reads for parts
+            # (which S3 refuses under 5 MiB). Sockets and request bodies do return short reads.
+            pieces: list[bytes] = []
+            remaining = size
+            while remaining > 0:
+                piece = self._stream.read(remaining)
+                if not piece:
+                    break
+                pieces.append(piece)
+                remaining -= len(piece)
+            data = b"".join(pieces)
         self.size += len(data)
         self._digest.update(data)
         return data
@@ -173,9 +187,11 @@ class FilesystemObjectStore:
         return removed
 
     def list_keys(self, prefix: str) -> Iterator[str]:
-        if not self.base.exists():
+        # Walk only the deepest folder the prefix names, not the whole bucket.
+        folder = self.base / prefix.rsplit("/", 1)[0] if "/" in prefix else self.base
+        if not folder.is_dir():
             return
-        for path in sorted(self.base.rglob("*")):
+        for path in sorted(folder.rglob("*")):
             if path.is_file() and not path.name.startswith(".upload-"):
                 key = path.relative_to(self.base).as_posix()
                 if key.startswith(prefix):
@@ -220,6 +236,9 @@ def _s3_client(endpoint_url: str | None, access_key: str | None, secret_key: str
         region_name=region,
         config=Config(
             retries={"max_attempts": 5, "mode": "standard"},
+            # SigV4 everywhere: without it botocore presigns with SigV2, which S3 refuses for buckets
+            # created since mid-2020 and in every newer region.
+            signature_version="s3v4",
             s3={"addressing_style": "path"},
             max_pool_connections=32,
             connect_timeout=5,

@@ -47,6 +47,12 @@ class TenantStorage:
     def delete(self, relative_key: str) -> None:
         self.store.delete(self.full_key(relative_key))
 
+    def delete_prefix(self, relative_prefix: str) -> int:
+        """Remove every object under a relative folder (`relative_prefix` ends with '/')."""
+        if not relative_prefix.endswith("/"):
+            raise ValueError(f"A prefix to delete must end with '/': {relative_prefix!r}")
+        return self.store.delete_prefix(self.full_key(relative_prefix[:-1]) + "/")
+
     def presigned_get_url(self, relative_key: str, *, expires_in: int = 3600) -> str:
         return self.store.presigned_get_url(self.full_key(relative_key), expires_in=expires_in)
 

@@ -64,6 +64,8 @@ TENANT_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.uploads",
+    "apps.archive",
+    "apps.ai",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -125,6 +127,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
+# Without it, LogoutView renders registration/logged_out.html, which no installed app provides (500).
+LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -162,7 +166,12 @@ API_TOKEN_DEFAULT_LIFETIME = timedelta(days=env_int("API_TOKEN_LIFETIME_DAYS", 9
 # DICOMweb viewers (OHIF) run on other origins and send Bearer tokens, never cookies.
 CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", True)
 CORS_ALLOW_CREDENTIALS = False
-CORS_EXPOSE_HEADERS = ["Content-Type", "Content-Length", "Warning", "Content-Range", "Accept-Ranges"]
+CORS_EXPOSE_HEADERS = ["Content-Type", "Content-Length", "Warning", "Content-Range", "Accept-Ranges", "ETag"]
+# Headers DICOMweb viewers send on cross-origin requests, beyond django-cors-headers' defaults.
+CORS_ALLOW_HEADERS = [
+    "accept", "authorization", "content-type", "user-agent", "x-csrftoken", "x-requested-with",
+    "range", "if-none-match", "if-range", "cache-control", "idempotency-key",
+]
 
 # --- Storage ----------------------------------------------------------------------------------------
 STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem")
@@ -189,6 +198,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBIL
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "audit-heartbeat": {"task": "apps.core.tasks.beat_heartbeat", "schedule": 300.0},
+    # Finds studies that received no instance for STUDY_STABLE_SECONDS, per tenant.
+    "archive-stable-studies": {"task": "apps.archive.tasks.stable_studies_dispatch", "schedule": 10.0},
+    # Purges deleted studies and series whose retention window has passed, per tenant.
+    "archive-deleted-purge": {"task": "apps.archive.tasks.deleted_purge_dispatch", "schedule": 3600.0},
 }
 
 # --- Logging ----------------------------------------------------------------------------------------
@@ -210,3 +223,21 @@ PLATFORM_DOMAIN = env_str("PLATFORM_DOMAIN", "localhost")
 UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 4 * 1024**3)
 UPLOAD_ZIP_MAX_MEMBERS = env_int("UPLOAD_ZIP_MAX_MEMBERS", 20_000)
 UPLOAD_ZIP_MAX_EXPANDED_BYTES = env_int("UPLOAD_ZIP_MAX_EXPANDED_BYTES", 20 * 1024**3)
+
+# --- Archive and DICOMweb ----------------------------------------------------------------------------
+# STOW-RS: a request body over STOW_MAX_BODY_BYTES is answered 413 (nothing stored); one part over
+# STOW_MAX_PART_BYTES fails with 0xA700. Parts up to STOW_SPOOL_MEMORY_BYTES are held in memory while
+# being checked, larger ones in a temporary file (so memory stays flat in the request size).
+STOW_MAX_BODY_BYTES = env_int("STOW_MAX_BODY_BYTES", 20 * 1024**3)
+STOW_MAX_PART_BYTES = env_int("STOW_MAX_PART_BYTES", 4 * 1024**3)
+STOW_SPOOL_MEMORY_BYTES = env_int("STOW_SPOOL_MEMORY_BYTES", 16 * 1024**2)
+# An instance without Patient ID is refused (0xA900) unless the archive assigns one per study.
+ARCHIVE_ASSIGN_MISSING_PATIENT_ID = env_bool("ARCHIVE_ASSIGN_MISSING_PATIENT_ID", False)
+# Deleted studies and series stay restorable (hidden) this long before their objects are purged.
+DELETE_RETENTION_DAYS = env_int("DELETE_RETENTION_DAYS", 30)
+# A study is "stable" once no new instance has arrived for this long (AI routing, auto-consults).
+STUDY_STABLE_SECONDS = env_int("STUDY_STABLE_SECONDS", 60)
+# QIDO-RS answers at most this many results per request (PS3.18 §8.3.4.4 limit/offset pages).
+QIDO_MAX_RESULTS = env_int("QIDO_MAX_RESULTS", 1000)
+# Rendered frames and thumbnails are cached in the tenant's storage and in each process's memory.
+RENDERED_MEMORY_CACHE_BYTES = env_int("RENDERED_MEMORY_CACHE_BYTES", 64 * 1024**2)

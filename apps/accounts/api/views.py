@@ -1,6 +1,7 @@
 """Accounts API: who am I, users of this tenant (admins), and my API tokens."""
 
 from datetime import timedelta
+from typing import Any
 
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
@@ -99,8 +100,9 @@ class TokenRevokeView(GenericAPIView):
     def delete(self, request: Request, token_id: int) -> Response:
         # Users revoke their own tokens; admins may revoke any token of their tenant.
         tokens = ApiToken.objects.all()
-        if request.user.role not in ADMIN_ROLES:  # type: ignore[union-attr]
-            tokens = tokens.filter(user=request.user)
+        user: Any = request.user
+        if user.role not in ADMIN_ROLES:
+            tokens = tokens.filter(user=user)
         if not tokens.filter(pk=token_id).exists():
             raise Http404
         services.token_revoke(token_id=token_id, actor=Actor.from_request(request))

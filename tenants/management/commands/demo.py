@@ -6,13 +6,11 @@ Bearer token per demo user (earlier tokens stay valid until they expire) and pri
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.apps import apps
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import get_public_schema_name, tenant_context
 
@@ -93,15 +91,8 @@ def demo_logins_issue(tenant: Tenant, roles: tuple[Role, ...], domain: str) -> l
 
 
 def load_sample_studies(tenant: Tenant) -> Any:
-    """Load the archive's sample studies into the tenant, once the archive capability exists.
-
-    The archive app owns its sample data (apps/archive/demo_data.py); until that module exists the
-    demo simply has no studies. An ImportError raised *inside* an existing module is a real bug and
-    is not hidden.
-    """
-    if not apps.is_installed("apps.archive") or importlib.util.find_spec("apps.archive.demo_data") is None:
-        return None
-    from apps.archive.demo_data import load_sample_studies as archive_load_sample_studies  # type: ignore[import-not-found]
+    """Load the archive's sample studies (apps/archive/demo_data.py) into the tenant."""
+    from apps.archive.demo_data import load_sample_studies as archive_load_sample_studies
 
     with tenant_context(tenant):
         return archive_load_sample_studies(tenant=tenant)

@@ -1,13 +1,13 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from apps.accounts.models import User
 from apps.accounts.services import token_issue, user_create
 from apps.audit.services import Actor
 from apps.core.errors import DomainError
+from tenants.connection import tenant_connection
 from tenants.models import Tenant
 
 
@@ -27,7 +27,7 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant {options['tenant']!r}.")
         schema = tenant.schema_name if tenant.slug != "public" else get_public_schema_name()
         with schema_context(schema):
-            connection.tenant = tenant
+            tenant_connection().tenant = tenant
             actor = Actor.system("issue_token")
             try:
                 user = User.objects.filter(username=options["user"]).first()

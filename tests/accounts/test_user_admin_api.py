@@ -1,0 +1,102 @@
+"""Tenant admins manage their tenant's users over /api/v1/users/."""
+
+from __future__ import annotations
+
+import pytest
+
+from apps.audit.models import AuditEvent
+from tests.support.platform import unique_suffix
+from tests.support.tenancy import session_login
+
+
+@pytest.fixture
+def clinic_admin(platform):
+    return platform.http("clinic_a", "clinic_admin")
+
+
+def _create(client, **body):
+    body.setdefault("username", f"member-{unique_suffix()}")
+    body.setdefault("role", "technologist")
+    return client.post("/api/v1/users/", json=body)
+
+
+def test_an_admin_creates_a_user_who_can_then_sign_in(platform, clinic_admin):
+    username = f"new-{unique_suffix()}"
+    answer = _create(clinic_admin, username=username, role="referring_physician", password="a-long-passphrase",
+                     email="doctor@example.org", display_name="Dr. New")
+    assert answer.status_code == 201
+    assert {key: answer.json()[key] for key in ("username", "role", "email", "display_name", "is_active")} == {
+        "username": username, "role": "referring_physician", "email": "doctor@example.org",
+        "display_name": "Dr. New", "is_active": True,
+    }
+    assert "password" not in answer.json()
+    _, login = session_login(platform, platform.host("clinic_a"), username=username, password="a-long-passphrase")
+    assert login.status_code == 302
+
+
+def test_the_user_list_shows_the_new_user(clinic_admin):
+    username = _create(clinic_admin).json()["username"]
+    listed = clinic_admin.get("/api/v1/users/", params={"limit": 1000}).json()["results"]
+    usernames = [user["username"] for user in listed]
+    assert username in usernames
+    assert usernames == sorted(usernames)
+
+
+@pytest.mark.parametrize("role", ["radiologist", "hospital_admin", "operator", "superuser"])
+def test_a_role_from_another_kind_of_tenant_is_refused(clinic_admin, role):
+    answer = _create(clinic_admin, role=role)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "invalid_role"
+
+
+def test_a_duplicate_username_is_refused(clinic_admin):
+    username = _create(clinic_admin).json()["username"]
+    answer = _create(clinic_admin, username=username)
+    assert answer.status_code == 409
+    assert answer.json() == {"code": "duplicate_user", "detail": f"User {username!r} already exists."}
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [({"username": "has space"}, "username"), ({"username": "../etc"}, "username"), ({"password": "short"}, "password"),
+     ({"email": "not-an-email"}, "email")],
+)
+def test_invalid_user_fields_answer_400_with_the_field_named(clinic_admin, body, field):
+    answer = _create(clinic_admin, **body)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "invalid"
+    assert list(answer.json()["detail"]) == [field]
+
+
+def test_an_admin_changes_a_users_role_and_it_is_audited(platform, clinic_admin):
+    user = _create(clinic_admin, role="technologist").json()
+    answer = clinic_admin.patch(f"/api/v1/users/{user['id']}/", json={"role": "referring_physician"})
+    assert (answer.status_code, answer.json()["role"]) == (200, "referring_physician")
+    with platform.schema("clinic_a"):
+        event = AuditEvent.objects.get(action="user.role_change", object_id=str(user["id"]))
+    assert event.detail == {"from": "technologist", "to": "referring_physician"}
+    assert event.actor_name == "clinic_admin-user"
+
+
+def test_deactivating_a_user_revokes_their_tokens(platform, clinic_admin):
+    from apps.accounts.models import User
+    from apps.accounts.services import token_issue
+
+    user = _create(clinic_admin).json()
+    with platform.schema("clinic_a"):
+        secret = token_issue(user=User.objects.get(pk=user["id"])).secret
+    assert platform.http("clinic_a", token=secret).get("/api/v1/me/").status_code == 200
+    answer = clinic_admin.patch(f"/api/v1/users/{user['id']}/", json={"is_active": False})
+    assert (answer.status_code, answer.json()["is_active"]) == (200, False)
+    assert platform.http("clinic_a", token=secret).get("/api/v1/me/").status_code == 401
+
+
+def test_reading_an_unknown_user_answers_404(clinic_admin):
+    answer = clinic_admin.get("/api/v1/users/987654321/")
+    assert answer.status_code == 404
+    assert answer.json() == {"code": "not_found", "detail": "Not found."}
+
+
+def test_a_hospital_admin_creates_a_radiologist(platform):
+    answer = _create(platform.http("hospital_b", "hospital_admin"), role="radiologist")
+    assert (answer.status_code, answer.json()["role"]) == (201, "radiologist")
