@@ -50,7 +50,21 @@ class IngestOutcome:
 
 def ingest_one(*, stream: BinaryIO, actor: Actor) -> IngestOutcome:
     """Ingest one DICOM object through the archive's ingest service (the same path STOW-RS takes)."""
-    raise NotImplementedError  # wired to apps.archive once its ingest service lands
+    from apps.archive.services import instance_store_file
+
+    report = instance_store_file(stream=stream, actor=actor, via="upload")
+    if report.stored:
+        stored = report.stored[0]
+        return IngestOutcome(
+            status=UploadItemStatus.DUPLICATE if stored.already_stored else UploadItemStatus.STORED,
+            sop_instance_uid=stored.sop_instance_uid, study_instance_uid=stored.study_instance_uid,
+        )
+    failed = report.failed[0]
+    outcome = IngestOutcome.failed(failed.reason.name.lower(), failed.detail)
+    return IngestOutcome(
+        status=outcome.status, sop_instance_uid=failed.sop_instance_uid, failure_code=outcome.failure_code,
+        failure_detail=outcome.failure_detail,
+    )
 
 
 class UploadTooLarge(DomainError):

@@ -1,0 +1,245 @@
+"""Reading archived instances back from object storage: original bytes, frames, rendered images.
+
+Rendered frames and thumbnails are cached twice: in the tenant's storage beside the instance they
+come from (``…/<upload>/rendered/…``, removed with it), and in a small per-process memory cache.
+Both are keyed by the stored copy (its object key, so by its content) and the normalised rendering
+parameters, so a cached image can never be stale. Cache writes to storage happen in a background
+thread: a cold request does not wait for them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+import pydicom
+from django.conf import settings
+from django.db import connection
+from pydicom.dataset import Dataset
+from pydicom.errors import InvalidDicomError
+
+from apps.archive.keys import derived_key
+from apps.archive.selectors import InstanceFile
+from apps.core.errors import DomainError
+from apps.dicom.rendering import RenderOptions, render_frame, render_thumbnail
+from apps.dicom.transcode import (
+    Frame,
+    decode_frame_to_uncompressed,
+    encode_frame_jpeg2000,
+    extract_frames,
+)
+from apps.storage.backends import ObjectNotFound, StorageUnavailable
+from apps.storage.tenant_storage import TenantStorage
+
+logger = logging.getLogger(__name__)
+
+RANGE_CHUNK_BYTES = 8 * 1024 * 1024
+
+
+class InstanceUnreadable(DomainError):
+    """The stored object is missing or not readable as DICOM any more (storage lost or damaged it)."""
+
+    code = "instance_unreadable"
+    status = 500
+
+
+# --- a byte-bounded LRU, per process ---------------------------------------------------------------------
+
+
+class _ByteLru:
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._size = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> bytes | None:
+        with self._lock:
+            value = self._items.get(key)
+            if value is not None:
+                self._items.move_to_end(key)
+            return value
+
+    def put(self, key: tuple[str, str], value: bytes) -> None:
+        if len(value) > self.capacity // 4:
+            return
+        with self._lock:
+            previous = self._items.pop(key, None)
+            if previous is not None:
+                self._size -= len(previous)
+            self._items[key] = value
+            self._size += len(value)
+            while self._size > self.capacity and self._items:
+                _, evicted = self._items.popitem(last=False)
+                self._size -= len(evicted)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._size = 0
+
+
+_rendered_memory = _ByteLru(settings.RENDERED_MEMORY_CACHE_BYTES)
+_multiframe_memory = _ByteLru(settings.RENDERED_MEMORY_CACHE_BYTES)
+_cache_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rendered-cache")
+
+
+def _memory_key(relative_key: str) -> tuple[str, str]:
+    # Relative keys repeat across tenants (the same UIDs may exist in two tenants): add the schema.
+    return (connection.schema_name, relative_key)
+
+
+# --- originals ---------------------------------------------------------------------------------------------
+
+
+def original_chunks(storage: TenantStorage, instance: InstanceFile) -> Iterator[bytes]:
+    return storage.get_stream(instance.object_key)
+
+
+def original_range_chunks(storage: TenantStorage, instance: InstanceFile, start: int, end_inclusive: int) -> Iterator[bytes]:
+    position = start
+    while position <= end_inclusive:
+        last = min(end_inclusive, position + RANGE_CHUNK_BYTES - 1)
+        yield storage.get_range(instance.object_key, position, last)
+        position = last + 1
+
+
+def original_bytes(storage: TenantStorage, instance: InstanceFile) -> bytes:
+    if instance.number_of_frames > 1:
+        cached = _multiframe_memory.get(_memory_key(instance.object_key))
+        if cached is not None:
+            return cached
+    try:
+        data = storage.get_bytes(instance.object_key)
+    except ObjectNotFound as error:
+        raise InstanceUnreadable(f"the stored object of {instance.sop_instance_uid} is missing") from error
+    if instance.number_of_frames > 1:
+        _multiframe_memory.put(_memory_key(instance.object_key), data)
+    return data
+
+
+def read_dataset(storage: TenantStorage, instance: InstanceFile) -> Dataset:
+    data = original_bytes(storage, instance)
+    try:
+        return pydicom.dcmread(io.BytesIO(data))
+    except (InvalidDicomError, EOFError, ValueError, KeyError, OSError) as error:
+        raise InstanceUnreadable(f"the stored object of {instance.sop_instance_uid} is not readable: {error}") from error
+
+
+# --- frames ------------------------------------------------------------------------------------------------
+
+FrameForm = Literal["as_stored", "uncompressed", "jpeg2000"]
+
+
+def frames(storage: TenantStorage, instance: InstanceFile, numbers: Sequence[int], form: FrameForm) -> list[Frame]:
+    """Frames (1-based) as stored, decoded to uncompressed little endian, or re-encoded as JPEG 2000.
+
+    Raises FrameNotFound for a frame the instance lacks, TranscodeNotPossible when the form asked
+    for cannot be produced from this instance.
+    """
+    dataset = read_dataset(storage, instance)
+    if form == "as_stored":
+        return extract_frames(dataset, numbers)
+    if form == "uncompressed":
+        return [
+            Frame(data=decode_frame_to_uncompressed(dataset, number), media_type="application/octet-stream",
+                  transfer_syntax_uid="1.2.840.10008.1.2.1")
+            for number in numbers
+        ]
+    return [encode_frame_jpeg2000(dataset, number) for number in numbers]
+
+
+# --- rendered ----------------------------------------------------------------------------------------------
+
+
+def _options_name(options: RenderOptions) -> str:
+    """A short, stable name for rendering parameters (same parameters, same name)."""
+    parts = (
+        options.media_type, options.quality, options.frame_index, options.window, options.window_function,
+        options.viewport, options.source_region,
+    )
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:20]
+    extension = "png" if options.media_type == "image/png" else "jpg"
+    return f"{options.frame_index + 1}-{digest}.{extension}"
+
+
+def rendered_etag(instance: InstanceFile, name: str) -> str:
+    return hashlib.sha256(f"{instance.sha256}:{instance.object_key}:{name}".encode()).hexdigest()[:32]
+
+
+def _cached(storage: TenantStorage, key: str) -> bytes | None:
+    memory_key = _memory_key(key)
+    data = _rendered_memory.get(memory_key)
+    if data is not None:
+        return data
+    try:
+        data = storage.get_bytes(key)
+    except ObjectNotFound:
+        return None
+    except (OSError, StorageUnavailable):
+        logger.warning("Rendered cache unreadable at %s", key, exc_info=True)
+        return None
+    _rendered_memory.put(memory_key, data)
+    return data
+
+
+def _remember(storage: TenantStorage, key: str, data: bytes, media_type: str, *, wait: bool) -> None:
+    _rendered_memory.put(_memory_key(key), data)
+
+    def write() -> None:
+        try:
+            storage.put_bytes(key, data, content_type=media_type)
+        except (OSError, StorageUnavailable):
+            logger.warning("Could not cache rendered image at %s", key, exc_info=True)
+
+    if wait:
+        write()
+    else:
+        _cache_writer.submit(write)
+
+
+def rendered(
+    storage: TenantStorage, instance: InstanceFile, options: RenderOptions, *, wait_for_cache: bool = False
+) -> tuple[bytes, str]:
+    """The rendered frame (PS3.18 §10.4.1.1.3) and its ETag, from the cache or rendered now.
+
+    Raises RenderingNotPossible / RenderingParameterError from the renderer.
+    """
+    name = "rendered/" + _options_name(options)
+    key = derived_key(instance.object_key, name)
+    etag = rendered_etag(instance, name)
+    data = _cached(storage, key)
+    if data is None:
+        dataset = read_dataset(storage, instance)
+        data = render_frame(dataset, options)
+        _remember(storage, key, data, options.media_type, wait=wait_for_cache)
+    return data, etag
+
+
+def thumbnail(
+    storage: TenantStorage, instance: InstanceFile, *, size: int, media_type: Literal["image/jpeg", "image/png"],
+    wait_for_cache: bool = False,
+) -> tuple[bytes, str]:
+    """A thumbnail of the instance's middle frame (PS3.18 §10.4.1.1.4), cached like rendered frames."""
+    extension = "png" if media_type == "image/png" else "jpg"
+    name = f"thumbnail/{size}.{extension}"
+    key = derived_key(instance.object_key, name)
+    etag = rendered_etag(instance, name)
+    data = _cached(storage, key)
+    if data is None:
+        dataset = read_dataset(storage, instance)
+        data = render_thumbnail(dataset, size=size, media_type=media_type)
+        _remember(storage, key, data, media_type, wait=wait_for_cache)
+    return data, etag
+
+
+def thumbnail_is_cached(storage: TenantStorage, instance: InstanceFile, *, size: int, media_type: str) -> bool:
+    extension = "png" if media_type == "image/png" else "jpg"
+    return storage.exists(derived_key(instance.object_key, f"thumbnail/{size}.{extension}"))
+

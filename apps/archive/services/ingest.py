@@ -1,0 +1,389 @@
+"""Ingest: receive DICOM instances, keep their bytes untouched in object storage, index them.
+
+The data path of DESIGN §5, per STOW-RS request (or uploaded file):
+
+1. each part is received into a `Spool` (memory up to a limit, then a temporary file) while it is
+   hashed — the request is never held whole;
+2. its header is checked and read without decoding pixel data (apps.dicom.headers), its DICOM JSON
+   metadata rendered once (apps.dicom.json_model);
+3. the original bytes are written to storage under a key made of the UIDs and a fresh upload id,
+   before the next part is read;
+4. when every part is in storage, the batch is indexed in one transaction (services.indexing), the
+   request's audit event written in it, and the derived work (thumbnails of new series) queued for
+   after the commit;
+5. objects that the index refused (duplicates, conflicts, quota) are removed again.
+
+A crash before step 4 commits leaves only objects no row names (harmless, never served); a 200 or
+202 is answered only after the commit, so an accepted instance is both stored and indexed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.archive.keys import instance_object_key, new_upload_id
+from apps.archive.metadata import bulk_data_path
+from apps.archive.models import ArchiveUsage, Study
+from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
+from apps.archive.spool import PartTooLarge, Spool
+from apps.audit.models import Outcome
+from apps.audit.services import Actor, audit_record
+from apps.core.errors import DomainError
+from apps.dicom.headers import (
+    PART10_PREFIX,
+    InstanceHeader,
+    InstanceRejected,
+    index_attributes,
+    lacks_only_the_preamble,
+    read_instance_header,
+)
+from apps.dicom.json_model import dataset_to_json, dumps, pixel_data_entry
+from apps.dicom.multipart import MultipartError, TruncatedPart, parse_media_type
+from apps.dicom.status import FailureReason, WarningReason
+from apps.storage.backends import StorageUnavailable
+from apps.storage.tenant_storage import TenantStorage, storage_for
+from tenants.deployment import Quotas, WorkKind, policy_for
+from tenants.queues import current_tenant, enqueue_on_commit
+
+logger = logging.getLogger(__name__)
+
+DICOM_MEDIA_TYPE = "application/dicom"
+
+
+class IncomingPart(Protocol):
+    """One received object: a multipart body part, or an uploaded file."""
+
+    @property
+    def content_type(self) -> str: ...
+
+    def chunks(self) -> Iterator[bytes]: ...
+
+    def drain(self) -> int: ...
+
+
+class RequestBodyTooLarge(DomainError):
+    code = "payload_too_large"
+    status = 413
+
+
+class InvalidMultipartBody(DomainError):
+    code = "invalid_multipart"
+    status = 400
+
+
+@dataclass(frozen=True)
+class StoredInstance:
+    sop_class_uid: str
+    sop_instance_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    warnings: tuple[tuple[WarningReason, str], ...] = ()
+    already_stored: bool = False
+
+
+@dataclass(frozen=True)
+class FailedInstance:
+    sop_class_uid: str
+    sop_instance_uid: str
+    reason: FailureReason
+    detail: str
+
+
+@dataclass
+class StoreReport:
+    stored: list[StoredInstance] = field(default_factory=list)
+    failed: list[FailedInstance] = field(default_factory=list)
+
+    @property
+    def study_instance_uids(self) -> list[str]:
+        return list(dict.fromkeys(item.study_instance_uid for item in self.stored))
+
+
+# --- quota pre-check ----------------------------------------------------------------------------------
+
+
+class _QuotaPrecheck:
+    """Refuses a part before its bytes are stored when the quota is clearly used up.
+
+    Advisory only: the authoritative check runs again under the archive lock when indexing.
+    """
+
+    def __init__(self, quotas: Quotas) -> None:
+        self.quotas = quotas
+        self._loaded = False
+        self._stored_bytes = 0
+        self._studies_this_month = 0
+        self._known_studies: dict[str, bool] = {}
+        self._new_studies: set[str] = set()
+
+    def _load(self) -> None:
+        usage = ArchiveUsage.objects.filter(pk=1).values_list("stored_bytes", flat=True).first()
+        self._stored_bytes = int(usage or 0)
+        month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        self._studies_this_month = Study.objects.filter(created_at__gte=month_start).count()
+        self._loaded = True
+
+    def refusal(self, *, study_instance_uid: str, size: int) -> str | None:
+        if self.quotas.storage_bytes is None and self.quotas.studies_per_month is None:
+            return None
+        if not self._loaded:
+            self._load()
+        if self.quotas.studies_per_month is not None and study_instance_uid not in self._new_studies:
+            exists = self._known_studies.get(study_instance_uid)
+            if exists is None:
+                exists = Study.objects.filter(study_instance_uid=study_instance_uid, deleted_at__isnull=True).exists()
+                self._known_studies[study_instance_uid] = exists
+            if not exists:
+                if self._studies_this_month + len(self._new_studies) >= self.quotas.studies_per_month:
+                    return f"the plan's quota of {self.quotas.studies_per_month} new studies a month is used up"
+                self._new_studies.add(study_instance_uid)
+        if self.quotas.storage_bytes is not None:
+            if self._stored_bytes + size > self.quotas.storage_bytes:
+                return f"the plan's storage quota of {self.quotas.storage_bytes} bytes would be exceeded"
+            self._stored_bytes += size
+        return None
+
+
+# --- one part --------------------------------------------------------------------------------------------
+
+
+def _metadata(header: InstanceHeader) -> dict[str, Any]:
+    """The instance's DICOM JSON, its BulkDataURIs relative to the service root (apps.archive.metadata)."""
+
+    def uri(tag_path: str) -> str:
+        return bulk_data_path(
+            study_instance_uid=header.study_instance_uid, series_instance_uid=header.series_instance_uid,
+            sop_instance_uid=header.sop_instance_uid, tag_path=tag_path,
+        )
+
+    document = dataset_to_json(header.dataset, bulk_data_uri=uri)
+    if header.pixel_data is not None:
+        tag = f"{header.pixel_data.tag:08X}"
+        document[tag] = pixel_data_entry(header.pixel_data.vr, uri(tag))
+    return document
+
+
+class _Ingest:
+    """The state of one ingest request: where bytes go, what was written, what was decided."""
+
+    def __init__(self, *, actor: Actor, expected_study_instance_uid: str | None, via: str) -> None:
+        self.tenant = current_tenant()
+        self.storage: TenantStorage = storage_for(self.tenant)
+        self.quotas = policy_for(self.tenant).quotas()
+        self.precheck = _QuotaPrecheck(self.quotas)
+        self.actor = actor
+        self.expected_study_instance_uid = expected_study_instance_uid
+        self.via = via
+        self.staged: list[IndexRow] = []
+        self.failed: list[FailedInstance] = []
+        self.written_keys: list[str] = []
+        self.committed = False
+
+    def fail(self, reason: FailureReason, detail: str, *, sop_class_uid: str = "", sop_instance_uid: str = "") -> None:
+        self.failed.append(FailedInstance(sop_class_uid, sop_instance_uid, reason, detail))
+
+    def receive(self, part: IncomingPart) -> None:
+        media_type = part.content_type.strip()
+        if media_type:
+            try:
+                essence = parse_media_type(media_type).essence
+            except ValueError:
+                essence = media_type
+            if essence != DICOM_MEDIA_TYPE:
+                part.drain()
+                self.fail(FailureReason.CANNOT_UNDERSTAND, f"a part of type {media_type!r} is not a DICOM instance "
+                          "(only application/dicom parts are accepted)")
+                return
+        with Spool(memory_limit=settings.STOW_SPOOL_MEMORY_BYTES, size_limit=settings.STOW_MAX_PART_BYTES) as spool:
+            try:
+                for chunk in part.chunks():
+                    spool.write(chunk)
+            except PartTooLarge:
+                part.drain()
+                self.fail(FailureReason.OUT_OF_RESOURCES,
+                          f"the instance is larger than the {settings.STOW_MAX_PART_BYTES} bytes accepted")
+                return
+            self._stage(spool)
+
+    def _stage(self, spool: Spool) -> None:
+        coerced: tuple[tuple[WarningReason, str], ...] = ()
+        if lacks_only_the_preamble(spool.buffer(), spool.size):
+            spool.prepend(PART10_PREFIX)
+            coerced = ((WarningReason.COERCION_OF_DATA_ELEMENTS,
+                        "the 128-byte preamble and 'DICM' prefix were missing and have been added"),)
+        try:
+            header = read_instance_header(
+                spool.buffer(), spool.size, stream=spool.stream(),
+                assign_missing_patient_id=settings.ARCHIVE_ASSIGN_MISSING_PATIENT_ID,
+            )
+        except InstanceRejected as rejected:
+            self.fail(rejected.reason, rejected.detail, sop_class_uid=rejected.sop_class_uid,
+                      sop_instance_uid=rejected.sop_instance_uid)
+            return
+        identity = {"sop_class_uid": header.sop_class_uid, "sop_instance_uid": header.sop_instance_uid}
+        if self.expected_study_instance_uid and header.study_instance_uid != self.expected_study_instance_uid:
+            self.fail(FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+                      f"its Study Instance UID {header.study_instance_uid} is not the study of the request URL "
+                      f"({self.expected_study_instance_uid})", **identity)
+            return
+        refusal = self.precheck.refusal(study_instance_uid=header.study_instance_uid, size=spool.size)
+        if refusal:
+            self.fail(FailureReason.OUT_OF_RESOURCES, refusal, **identity)
+            return
+        document = _metadata(header)
+        attributes = index_attributes(header, document)
+        metadata_json = dumps(document)
+        key = instance_object_key(
+            study_instance_uid=header.study_instance_uid, series_instance_uid=header.series_instance_uid,
+            sop_instance_uid=header.sop_instance_uid, upload_id=new_upload_id(),
+        )
+        self.written_keys.append(key)
+        buffer = spool.buffer()
+        if isinstance(buffer, bytes):
+            stored = self.storage.put_bytes(key, buffer, content_type=DICOM_MEDIA_TYPE)
+        else:
+            stored = self.storage.put_stream(key, spool.stream(), content_type=DICOM_MEDIA_TYPE)
+        row = IndexRow(
+            attributes=attributes, metadata_json=metadata_json, object_key=key, size_bytes=stored.size,
+            sha256=stored.sha256, warnings=header.warnings + coerced,
+        )
+        self.staged.append(row)
+
+    def index(self) -> StoreReport:
+        from apps.archive.tasks import study_derivatives_warm
+
+        report = StoreReport(failed=list(self.failed))
+        refused_keys: list[str] = []
+        with transaction.atomic():
+            summary = index_rows(rows=self.staged, quotas=self.quotas)
+            for outcome in summary.outcomes:
+                attributes = outcome.row.attributes
+                if outcome.status in (RowStatus.STORED, RowStatus.DUPLICATE):
+                    report.stored.append(StoredInstance(
+                        sop_class_uid=attributes.sop_class_uid, sop_instance_uid=attributes.sop_instance_uid,
+                        study_instance_uid=attributes.study_instance_uid,
+                        series_instance_uid=attributes.series_instance_uid, warnings=outcome.row.warnings,
+                        already_stored=outcome.status == RowStatus.DUPLICATE,
+                    ))
+                else:
+                    report.failed.append(FailedInstance(
+                        attributes.sop_class_uid, attributes.sop_instance_uid, _FAILURE_FOR_STATUS[outcome.status],
+                        outcome.detail,
+                    ))
+                if outcome.status != RowStatus.STORED:
+                    refused_keys.append(outcome.row.object_key)
+            new_count = len(summary.stored)
+            audit_record(
+                action="archive.store", actor=self.actor, object_type="study",
+                object_id=(report.study_instance_uids or [""])[0],
+                outcome=Outcome.SUCCESS if report.stored else Outcome.FAILURE,
+                detail={
+                    "via": self.via, "stored": new_count, "already_stored": len(report.stored) - new_count,
+                    "failed": len(report.failed), "studies": report.study_instance_uids[:50],
+                    "failure_reasons": sorted({f"{item.reason:04X}" for item in report.failed}),
+                },
+            )
+            # A first thumbnail as soon as a series appears; the study-stable event renders the
+            # final ones (see apps.archive.apps). One task per new series, not per instance.
+            for study_id, series_ids in summary.new_series_by_study.items():
+                enqueue_on_commit(
+                    study_derivatives_warm, tenant=self.tenant, work=WorkKind.INGEST,
+                    args=(study_id, sorted(series_ids)),
+                )
+        self.committed = True
+        # Outside the transaction: these objects are this request's own copies that no row names.
+        self._delete(refused_keys)
+        return report
+
+    def _delete(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            try:
+                self.storage.delete(key)
+            except (OSError, StorageUnavailable):
+                logger.warning("Could not remove unindexed object %s; it is never served", key, exc_info=True)
+
+    def abandon(self) -> None:
+        """Remove every object this request wrote, unless its rows were committed."""
+        if not self.committed:
+            self._delete(self.written_keys)
+
+
+_FAILURE_FOR_STATUS = {
+    RowStatus.CONFLICT: FailureReason.DUPLICATE_SOP_INSTANCE,
+    RowStatus.QUOTA: FailureReason.OUT_OF_RESOURCES,
+    RowStatus.SERIES_IN_OTHER_STUDY: FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
+}
+
+
+def instances_store(
+    *,
+    parts: Iterable[IncomingPart],
+    actor: Actor,
+    expected_study_instance_uid: str | None = None,
+    via: str = "stow-rs",
+) -> StoreReport:
+    """Store and index the instances of a STOW-RS request (PS3.18 §10.5).
+
+    Per-instance problems become FailedInstance entries with their PS3.18 failure reason. A body
+    that is not multipart at all raises InvalidMultipartBody (400), one over the size limit
+    RequestBodyTooLarge (413): in both cases every object this request wrote is removed again.
+    A body that ends inside a part fails that part (0xC000) and keeps the complete ones.
+    """
+    ingest = _Ingest(actor=actor, expected_study_instance_uid=expected_study_instance_uid, via=via)
+    received_any = False
+    try:
+        iterator = iter(parts)
+        while True:
+            try:
+                part = next(iterator)
+            except StopIteration:
+                break
+            except TruncatedPart as error:
+                ingest.fail(FailureReason.CANNOT_UNDERSTAND, f"the request body is cut off: {error.detail}")
+                break
+            except MultipartError as error:
+                if received_any:
+                    ingest.fail(FailureReason.CANNOT_UNDERSTAND, f"the rest of the body is malformed: {error.detail}")
+                    break
+                raise InvalidMultipartBody(error.detail, code=error.code) from error
+            received_any = True
+            try:
+                ingest.receive(part)
+            except TruncatedPart as error:
+                ingest.fail(FailureReason.CANNOT_UNDERSTAND, f"the instance is cut off: {error.detail}")
+                break
+        if not received_any and not ingest.failed:
+            raise InvalidMultipartBody("the multipart body holds no parts", code="empty_multipart")
+        return ingest.index()
+    except BaseException:
+        ingest.abandon()
+        raise
+
+
+@dataclass
+class StreamPart:
+    """A file-like object seen as one incoming part."""
+
+    stream: BinaryIO
+    read_size: int = 1024 * 1024
+    content_type: str = DICOM_MEDIA_TYPE
+
+    def chunks(self) -> Iterator[bytes]:
+        while chunk := self.stream.read(self.read_size):
+            yield chunk
+
+    def drain(self) -> int:
+        return sum(len(chunk) for chunk in self.chunks())
+
+
+def instance_store_file(*, stream: BinaryIO, actor: Actor, via: str = "upload") -> StoreReport:
+    """Store and index one DICOM file (a browser or zip upload) through the same path as STOW-RS."""
+    return instances_store(parts=[StreamPart(stream)], actor=actor, via=via)
+

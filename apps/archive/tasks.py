@@ -1,0 +1,101 @@
+"""Celery tasks of the archive: thin wrappers that load by ID, in the tenant's schema, and call a service.
+
+Per-tenant tasks run in the schema of the tenant that queued them (tenant-schemas-celery). The two
+`*_dispatch` tasks are periodic (CELERY_BEAT_SCHEDULE) and run in the public schema: they look at
+each active tenant and queue the per-tenant task on that tenant's own ingest queue, so a dedicated
+tenant's work runs on its own workers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
+from django_tenants.utils import get_public_schema_name, tenant_context
+
+from apps.archive import retrieval, selectors, services
+from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderingNotPossible
+from apps.storage.backends import StorageUnavailable
+from apps.storage.tenant_storage import storage_for
+from tenants.deployment import WorkKind
+from tenants.models import Tenant, TenantStatus
+from tenants.queues import current_tenant, enqueue
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (StorageUnavailable, OperationalError, ConnectionError, TimeoutError)
+
+
+@shared_task(
+    name="apps.archive.tasks.study_derivatives_warm", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True, max_retries=5, soft_time_limit=300,
+)
+def study_derivatives_warm(study_id: int, series_ids: list[int]) -> int:
+    """Render (once) the thumbnails of a study and of the series that just received instances.
+
+    Idempotent: a thumbnail already cached is not rendered again; a study deleted meanwhile is skipped.
+    """
+    study_instance_uid = selectors.study_uid_of(study_id)
+    if study_instance_uid is None:
+        return 0
+    storage = storage_for(current_tenant())
+    targets = [selectors.representative_instance(study_instance_uid=study_instance_uid)]
+    for _, series_instance_uid in selectors.series_thumbnail_candidates(study_id=study_id, series_ids=series_ids):
+        targets.append(selectors.representative_instance(
+            study_instance_uid=study_instance_uid, series_instance_uid=series_instance_uid
+        ))
+    rendered = 0
+    for instance in {target.id: target for target in targets if target is not None}.values():
+        if retrieval.thumbnail_is_cached(storage, instance, size=DEFAULT_THUMBNAIL_SIZE, media_type="image/jpeg"):
+            continue
+        try:
+            retrieval.thumbnail(storage, instance, size=DEFAULT_THUMBNAIL_SIZE, media_type="image/jpeg",
+                                wait_for_cache=True)
+        except (RenderingNotPossible, retrieval.InstanceUnreadable) as error:
+            logger.info("No thumbnail for %s: %s", instance.sop_instance_uid, error)
+            continue
+        rendered += 1
+    return rendered
+
+
+@shared_task(name="apps.archive.tasks.studies_mark_stable", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+             retry_backoff=True, max_retries=3)
+def studies_mark_stable(stable_after_seconds: int | None = None) -> list[str]:
+    seconds = settings.STUDY_STABLE_SECONDS if stable_after_seconds is None else stable_after_seconds
+    return services.studies_mark_stable(stable_after_seconds=seconds)
+
+
+@shared_task(name="apps.archive.tasks.deleted_purge", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+             retry_backoff=True, max_retries=3)
+def deleted_purge() -> dict[str, int]:
+    summary = services.deleted_purge()
+    return {"studies": summary.studies, "series": summary.series, "instances": summary.instances}
+
+
+def _active_tenants() -> list[Tenant]:
+    return list(Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(status=TenantStatus.ACTIVE))
+
+
+@shared_task(name="apps.archive.tasks.stable_studies_dispatch", acks_late=True)
+def stable_studies_dispatch(stable_after_seconds: int | None = None) -> int:
+    """Periodic: queue `studies_mark_stable` for every tenant with a study due (a cheap EXISTS each)."""
+    seconds = settings.STUDY_STABLE_SECONDS if stable_after_seconds is None else stable_after_seconds
+    queued = 0
+    for tenant in _active_tenants():
+        with tenant_context(tenant):
+            due = services.studies_due_for_stability(stable_after_seconds=seconds)
+        if due:
+            enqueue(studies_mark_stable, tenant=tenant, work=WorkKind.INGEST, kwargs={"stable_after_seconds": seconds})
+            queued += 1
+    return queued
+
+
+@shared_task(name="apps.archive.tasks.deleted_purge_dispatch", acks_late=True)
+def deleted_purge_dispatch() -> int:
+    """Periodic: queue `deleted_purge` for every active tenant."""
+    tenants = _active_tenants()
+    for tenant in tenants:
+        enqueue(deleted_purge, tenant=tenant, work=WorkKind.INGEST)
+    return len(tenants)
