@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from apps.ai.models import AIJob, RoutingRule
+
+
+class AIJobSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AIJob
+        fields = [
+            "id", "engine_name", "engine_version", "study_instance_uid", "state", "trigger", "routing_rule", "forced",
+            "progress", "attempts", "error_code", "error_detail", "source_series_instance_uid",
+            "result_series_instance_uids", "summary", "created_at", "started_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+
+class AIJobStartSerializer(serializers.Serializer):
+    engine_name = serializers.CharField(max_length=100)
+    study_instance_uid = serializers.RegexField(r"^[0-9]+(\.[0-9]+)*$", max_length=64)
+    forced = serializers.BooleanField(default=False)
+
+
+class RoutingRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = RoutingRule
+        fields = ["id", "name", "engine_name", "modality", "body_part", "study_description_pattern", "enabled",
+                  "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class EngineUpdateSerializer(serializers.Serializer):
+    enabled = serializers.BooleanField(required=False)
+    timeout_seconds = serializers.FloatField(required=False)
+
+
+class ExternalCallbackSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    result_series_instance_uids = serializers.ListField(
+        child=serializers.RegexField(r"^[0-9]+(\.[0-9]+)*$", max_length=64), required=False, default=list,
+        max_length=20,
+    )
+    summary = serializers.DictField(required=False, default=dict)
+    error = serializers.CharField(required=False, default="", allow_blank=True, max_length=4000)

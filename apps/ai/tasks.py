@@ -1,0 +1,60 @@
+"""Celery task of the AI app: a thin wrapper that runs one job in its tenant's schema.
+
+Time-out: the job's engine time-out is the task's soft time limit (set per call by
+``services.job_enqueue``); when it fires the job fails with code ``timeout``. Faults that can pass
+(storage or database unavailable) put the job back in the queue with backoff, up to
+``AI_JOB_MAX_ATTEMPTS`` attempts. Fair share on the shared queue is decided before a message is sent
+(``services.jobs_dispatch`` keeps at most the tenant's cap of jobs in flight); should a job still find
+its tenant at the cap when it starts, it is sent to the back of the queue again.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from django.db import OperationalError
+
+from apps.ai import selectors, services
+from apps.ai.external import EngineUnreachable
+from apps.storage.backends import StorageUnavailable
+from tenants.queues import current_tenant
+
+logger = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS = (StorageUnavailable, OperationalError, ConnectionError, TimeoutError)
+
+
+@shared_task(name="apps.ai.tasks.ai_job_run", acks_late=True, soft_time_limit=600, time_limit=630)
+def ai_job_run(job_id: str) -> str:
+    try:
+        outcome = services.job_run(job_id=job_id)
+    except SoftTimeLimitExceeded:
+        return services.job_fail(job_id=job_id, code="timeout",
+                                 detail="the engine did not finish within its time-out")
+    except TRANSIENT_ERRORS as error:
+        if not services.job_requeue_after_transient_fault(job_id=job_id, detail=str(error)):
+            code = "engine_unreachable" if isinstance(error, EngineUnreachable) else "transient_fault_persisted"
+            return services.job_fail(job_id=job_id, code=code, detail=str(error) or repr(error))
+        job = selectors.job_get(job_id)
+        attempts = job.attempts if job else 1
+        _send_again(job_id, countdown=min(60.0, 2.0 ** attempts))
+        return "retrying"
+    if outcome == services.RunOutcome.DEFERRED:
+        _send_again(job_id, countdown=services.deferral_seconds())
+    return outcome
+
+
+@shared_task(name="apps.ai.tasks.ai_external_job_expire", acks_late=True)
+def ai_external_job_expire(job_id: str) -> str:
+    return services.job_expire_if_running(job_id=job_id)
+
+
+def _send_again(job_id: str, *, countdown: float) -> None:
+    engine = None
+    job = selectors.job_get(job_id)
+    if job is not None:
+        engine = selectors.engine_registered(job.engine_name)
+    timeout = engine.timeout_seconds if engine else 600.0
+    services.job_enqueue(job_id=job_id, tenant=current_tenant(), timeout_seconds=timeout, countdown=countdown)

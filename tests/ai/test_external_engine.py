@@ -1,0 +1,215 @@
+"""The external engine adapter against a small vendor engine server started by the test: the
+platform posts the job, the engine reads the study over DICOMweb with the job's token, STOWs its
+SEG and SR back and calls back; time-outs, failures and an engine that is down end cleanly."""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import urlsplit
+
+import pydicom
+import pytest
+import requests
+
+from apps.ai.engines.base import volume_from_datasets
+from apps.ai.engines.pulmonary_nodule import PulmonaryNoduleDetector
+from apps.ai.models import JobState
+from apps.ai.results.dicom_results import (
+    ResultCreator,
+    build_nodule_measurement_report,
+    build_nodule_segmentation,
+    to_bytes,
+)
+from apps.ai.services import engine_define
+from apps.audit.services import Actor
+from tests.ai.jobs_support import JOBS, series_modalities, store_chest_phantom, wait_for_job
+from tests.support.dicomweb import multipart_body, parse_multipart
+from tests.support.platform import wait_until
+
+VENDOR = "Vendor Imaging AI"
+
+
+@dataclass
+class VendorEngine:
+    """A vendor's engine: accepts jobs, and (per ``behaviour``) analyses, stores and calls back."""
+
+    platform_base_url: str
+    behaviour: str = "succeed"  # succeed | fail_after_partial | silent
+    jobs: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    callbacks: list[requests.Response] = field(default_factory=list)
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def local(self, url: str) -> tuple[str, dict[str, str]]:
+        """The platform URL as this machine reaches it: the live server, with the tenant's Host."""
+        parts = urlsplit(url)
+        return self.platform_base_url + parts.path, {"Host": parts.hostname or ""}
+
+    def get(self, url: str, token: str, **headers: str) -> requests.Response:
+        target, host = self.local(url)
+        return requests.get(target, headers={**host, "Authorization": f"Bearer {token}", **headers}, timeout=60)
+
+    def post(self, url: str, token: str, **options: Any) -> requests.Response:
+        target, host = self.local(url)
+        headers = {**host, "Authorization": f"Bearer {token}", **options.pop("headers", {})}
+        return requests.post(target, headers=headers, timeout=60, **options)
+
+    def work(self, job: dict[str, Any]) -> None:
+        try:
+            token = job["access_token"]
+            series = self.get(job["dicomweb_url"] + "/series", token, Accept="application/dicom+json").json()
+            ct_series = next(item["0020000E"]["Value"][0] for item in series if item["00080060"]["Value"][0] == "CT")
+            retrieved = self.get(f"{job['dicomweb_url']}/series/{ct_series}", token,
+                                 Accept='multipart/related; type="application/dicom"')
+            datasets = [pydicom.dcmread(io.BytesIO(content)) for _, content in parse_multipart(retrieved)]
+            result = PulmonaryNoduleDetector().run(volume_from_datasets(datasets))
+            creator = ResultCreator(algorithm_name="vendor-nodules", algorithm_version="7.1", manufacturer=VENDOR,
+                                    manufacturer_model_name="Vendor Nodule CAD")
+            segmentation = build_nodule_segmentation(datasets, result.findings, creator=creator, series_number=700)
+            report = build_nodule_measurement_report(datasets, segmentation, result.findings, creator=creator,
+                                                     series_number=701)
+            objects = [segmentation] if self.behaviour == "fail_after_partial" else [segmentation, report]
+            body, content_type = multipart_body([to_bytes(item) for item in objects])
+            stored = self.post(job["dicomweb_url"], token, data=body,
+                               headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
+            if stored.status_code != 200:
+                self.errors.append(f"STOW answered {stored.status_code}: {stored.text[:300]}")
+            series_uids = [str(item.SeriesInstanceUID) for item in objects]
+            if self.behaviour == "fail_after_partial":
+                outcome = {"status": "failed", "error": "GPU out of memory", "result_series_instance_uids": series_uids}
+            else:
+                outcome = {"status": "succeeded", "result_series_instance_uids": series_uids,
+                           "summary": {"finding_count": len(result.findings), "finding_noun": "nodule",
+                                       "largest_mm": result.summary["largest_long_axis_mm"]}}
+            self.callbacks.append(self.post(job["callback_url"], job["callback_token"], json=outcome))
+        except Exception as error:  # noqa: BLE001 - the test reports whatever broke in the engine thread
+            self.errors.append(repr(error))
+        finally:
+            self.done.set()
+
+
+@pytest.fixture
+def vendor(platform) -> Iterator[tuple[VendorEngine, str]]:
+    engine = VendorEngine(platform_base_url=platform.base_url)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            job = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            engine.jobs.append(job)
+            self.send_response(202)
+            self.end_headers()
+            if engine.behaviour != "silent":
+                threading.Thread(target=engine.work, args=(job,), daemon=True).start()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield engine, f"http://127.0.0.1:{server.server_address[1]}/jobs"
+    server.shutdown()
+    server.server_close()
+
+
+def define_vendor_engine(platform, name: str, url: str, *, timeout_seconds: float = 120.0) -> None:
+    with platform.schema("hospital_b"):
+        engine_define(engine_name=name, kind="external", actor=Actor.system("test"), timeout_seconds=timeout_seconds,
+                      definition={"version": "7.1", "vendor": VENDOR, "modalities": ["CT"], "minimum_slices": 20,
+                                  "url": url})
+
+
+def start(platform, engine_name: str, study_uid: str) -> str:
+    response = platform.http("hospital_b", "radiologist").post(
+        JOBS, json={"engine_name": engine_name, "study_instance_uid": study_uid})
+    assert response.status_code == 201, response.text
+    return response.json()["id"]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_the_vendor_engine_reads_the_study_stores_seg_and_sr_and_calls_back(platform, workers, vendor):
+    engine, url = vendor
+    define_vendor_engine(platform, "vendor-nodules", url)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job_id = start(platform, "vendor-nodules", stored.study_instance_uid)
+
+    job = wait_for_job(platform, "hospital_b", job_id)
+    assert engine.errors == []
+    assert (job.state, job.progress) == (JobState.SUCCEEDED, 100)
+    posted = engine.jobs[0]
+    assert posted["dicomweb_url"] == f"https://{platform.host('hospital_b')}/dicomweb/studies/{stored.study_instance_uid}"
+    assert posted["callback_url"].endswith(f"/api/v1/ai/jobs/{job_id}/callback/")
+    assert len(job.result_series_instance_uids) == 2
+    assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == ["CT", "SEG", "SR"]
+    assert job.summary["triage"]["finding_count"] == job.summary["finding_count"] > 0
+
+
+def test_the_jobs_access_token_is_revoked_once_the_job_has_ended(platform, workers, vendor):
+    engine, url = vendor
+    define_vendor_engine(platform, "vendor-nodules", url)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    wait_for_job(platform, "hospital_b", start(platform, "vendor-nodules", stored.study_instance_uid))
+    response = engine.get(engine.jobs[0]["dicomweb_url"] + "/series", engine.jobs[0]["access_token"],
+                          Accept="application/dicom+json")
+    assert response.status_code == 401
+
+
+def test_an_engine_reporting_failure_fails_the_job_and_its_partial_series_are_removed(platform, workers, vendor):
+    engine, url = vendor
+    engine.behaviour = "fail_after_partial"
+    define_vendor_engine(platform, "vendor-flaky", url)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job = wait_for_job(platform, "hospital_b", start(platform, "vendor-flaky", stored.study_instance_uid))
+    assert engine.errors == []
+    assert (job.state, job.error_code, job.error_detail) == (JobState.FAILED, "engine_reported_failure",
+                                                             "GPU out of memory")
+    assert len(job.summary["removed_partial_series"]) == 1
+    assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == ["CT"]
+
+
+def test_an_engine_that_never_calls_back_fails_the_job_at_its_time_out(platform, workers, vendor):
+    engine, url = vendor
+    engine.behaviour = "silent"
+    define_vendor_engine(platform, "vendor-silent", url, timeout_seconds=2.0)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job = wait_for_job(platform, "hospital_b", start(platform, "vendor-silent", stored.study_instance_uid),
+                       timeout=60)
+    assert (job.state, job.error_code) == (JobState.FAILED, "timeout")
+    late = engine.post(engine.jobs[0]["callback_url"], engine.jobs[0]["callback_token"],
+                       json={"status": "succeeded", "result_series_instance_uids": []})
+    assert (late.status_code, late.json()["code"]) == (409, "job_finished")
+
+
+def test_an_engine_that_is_down_is_retried_and_then_fails_as_unreachable(platform, workers):
+    define_vendor_engine(platform, "vendor-down", f"http://127.0.0.1:{closed_port()}/jobs")
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job = wait_for_job(platform, "hospital_b", start(platform, "vendor-down", stored.study_instance_uid), timeout=90)
+    assert (job.state, job.error_code, job.attempts) == (JobState.FAILED, "engine_unreachable", 3)
+    assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == ["CT"]
+
+
+def test_a_forged_callback_is_refused_and_cancelling_revokes_the_engines_token(platform, workers, vendor):
+    engine, url = vendor
+    engine.behaviour = "silent"
+    define_vendor_engine(platform, "vendor-silent", url, timeout_seconds=60.0)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job_id = start(platform, "vendor-silent", stored.study_instance_uid)
+    job = wait_until(lambda: engine.jobs and engine.jobs[0], timeout=60, message="the job posted to the vendor")
+    forged = engine.post(job["callback_url"], "not-the-callback-token", json={"status": "failed"})
+    assert (forged.status_code, forged.json()["code"]) == (403, "callback_refused")
+    cancelled = platform.http("hospital_b", "radiologist").post(f"{JOBS}{job_id}/cancel/")
+    assert cancelled.json()["state"] == "cancelled"
+    revoked = engine.get(job["dicomweb_url"] + "/series", job["access_token"], Accept="application/dicom+json")
+    assert revoked.status_code == 401
