@@ -11,7 +11,12 @@ What is copied: tables (columns, defaults, NOT NULL and CHECK constraints, ident
 their sequences, table and column comments, storage settings), primary-key, unique and exclusion constraints and other
 indexes under their original names (migrations drop them by name), foreign keys, functions, triggers,
 and every row (django_migrations, content types, permissions), with identity sequences moved past the
-copied rows. A template holding anything else (views, partitioned or foreign tables, standalone
+copied rows.
+
+Indexes are copied by `CREATE TABLE … (LIKE … INCLUDING ALL)`, which clones each index from its stored
+parse tree, and then renamed to the template's names. Replaying `pg_get_indexdef` text instead is not
+exact: PostgreSQL prints some predicates (`state IN ('queued', 'running')` of a partial unique index) in
+a form that parses back to a different tree, so the copy would differ from the template. A template holding anything else (views, partitioned or foreign tables, standalone
 sequences, types, policies, rules, constraint triggers) is left to django-tenants' general clone.
 """
 
@@ -69,7 +74,7 @@ def _statements(cursor: CursorWrapper, template: str, template_oid: int, schema:
     tables = [row[0] for row in cursor.fetchall()]
     for table in tables:
         statements.append(
-            f"CREATE TABLE {target}.{_quote(table)} (LIKE {source}.{_quote(table)} INCLUDING ALL EXCLUDING INDEXES)"
+            f"CREATE TABLE {target}.{_quote(table)} (LIKE {source}.{_quote(table)} INCLUDING ALL)"
         )
         statements.append(
             f"INSERT INTO {target}.{_quote(table)} OVERRIDING SYSTEM VALUE SELECT * FROM {source}.{_quote(table)}"
@@ -107,25 +112,14 @@ def _statements(cursor: CursorWrapper, template: str, template_oid: int, schema:
     cursor.execute(f"SET LOCAL search_path = {source}")
     cursor.execute(
         """
-        SELECT c.relname, con.conname, pg_get_constraintdef(con.oid), con.contype
+        SELECT c.relname, con.conname, pg_get_constraintdef(con.oid)
         FROM pg_constraint con JOIN pg_class c ON c.oid = con.conrelid
-        WHERE con.connamespace = %s AND con.contype IN ('p', 'u', 'x', 'f')
-        ORDER BY con.contype = 'f', c.relname, con.conname
+        WHERE con.connamespace = %s AND con.contype = 'f'
+        ORDER BY c.relname, con.conname
         """,
         [template_oid],
     )
-    constraints = cursor.fetchall()
-    cursor.execute(
-        """
-        SELECT pg_get_indexdef(i.indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-        WHERE c.relnamespace = %s AND NOT EXISTS (
-            SELECT 1 FROM pg_constraint con WHERE con.conindid = i.indexrelid AND con.conrelid = i.indrelid
-            AND con.contype IN ('p', 'u', 'x'))
-        ORDER BY c.relname
-        """,
-        [template_oid],
-    )
-    indexes = [row[0] for row in cursor.fetchall()]
+    foreign_keys = cursor.fetchall()
     cursor.execute("SELECT pg_get_functiondef(p.oid) FROM pg_proc p WHERE p.pronamespace = %s ORDER BY p.proname", [template_oid])
     functions = [row[0] for row in cursor.fetchall()]
     cursor.execute(
@@ -138,23 +132,13 @@ def _statements(cursor: CursorWrapper, template: str, template_oid: int, schema:
     triggers = [row[0] for row in cursor.fetchall()]
 
     statements.append(f"SET LOCAL search_path = {target}")
-    for table, name, definition, kind in constraints:
-        if kind != "f":
-            statements.append(f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {_quote(name)} {definition}")
-    for definition in indexes:
-        # pg_get_indexdef always qualifies the table with its schema.
-        on_template = f" ON {printed}."
-        if on_template not in definition or f"{printed}." in definition.replace(on_template, "", 1):
-            return None
-        statements.append(definition.replace(on_template, f" ON {target}.", 1))
     for definition in functions:
         header = f"FUNCTION {printed}."
         if header not in definition or f"{printed}." in definition.replace(header, "", 1):
             return None
         statements.append(definition.replace(header, f"FUNCTION {target}.", 1))
-    for table, name, definition, kind in constraints:
-        if kind == "f":
-            statements.append(f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {_quote(name)} {definition}")
+    for table, name, definition in foreign_keys:
+        statements.append(f"ALTER TABLE {_quote(table)} ADD CONSTRAINT {_quote(name)} {definition}")
     for definition in triggers:
         # pg_get_triggerdef qualifies the table always, the function only when it is not visible.
         definition = definition.replace(f" ON {printed}.", f" ON {target}.", 1)
@@ -162,9 +146,63 @@ def _statements(cursor: CursorWrapper, template: str, template_oid: int, schema:
         if f"{printed}." in definition:
             return None
         statements.append(definition)
-    if any(f"{printed}." in definition for _, _, definition, _ in constraints):
+    if any(f"{printed}." in definition for _, _, definition in foreign_keys):
         return None
     return statements
+
+
+class _IndexCopyMismatch(Exception):
+    """An index of the copy has no counterpart in the template (never expected; the clone is abandoned)."""
+
+
+def _indexes_by_definition(cursor: CursorWrapper, schema: str) -> list[tuple[tuple[str, str], str, str | None]]:
+    """Each index of `schema` as ((table, definition without its own name and schema), index name,
+    name of the constraint it backs or None), read with `schema` alone on the search path so that
+    the same tree prints the same text in the template and in its copy."""
+    cursor.execute(f"SET LOCAL search_path = {_quote(schema)}")
+    cursor.execute(
+        """
+        SELECT t.relname, i.relname, con.conname, x.indisunique, pg_get_indexdef(x.indexrelid)
+        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid
+        LEFT JOIN pg_constraint con ON con.conindid = x.indexrelid AND con.conrelid = x.indrelid
+             AND con.contype IN ('p', 'u', 'x')
+        WHERE t.relnamespace = %s::regnamespace ORDER BY t.relname, x.indexrelid
+        """,
+        [schema],
+    )
+    return [
+        ((table, f"{unique}:{constraint is not None}:{definition.split(' USING ', 1)[1]}"), name, constraint)
+        for table, name, constraint, unique, definition in cursor.fetchall()
+    ]
+
+
+def _indexes_rename_to_templates(cursor: CursorWrapper, template: str, schema: str) -> None:
+    """Give every index (and the constraint it backs) of the copy its name in the template.
+
+    LIKE names the copied indexes itself; a generated name may be another index's original name,
+    so every index moves to a temporary name first."""
+    template_names: dict[tuple[str, str], list[str]] = {}
+    for key, name, _ in _indexes_by_definition(cursor, template):
+        template_names.setdefault(key, []).append(name)
+    target = _quote(schema)
+    final_names: list[tuple[str, str, bool, str]] = []  # table, temporary name, backs a constraint, final name
+    for position, (key, name, constraint) in enumerate(_indexes_by_definition(cursor, schema)):
+        candidates = template_names.get(key)
+        if not candidates:
+            raise _IndexCopyMismatch(f"{key[0]}.{name}")
+        temporary = f"clone_index_{position}"
+        final_names.append((key[0], temporary, constraint is not None, candidates.pop(0)))
+        _index_rename(cursor, target, key[0], name, constraint is not None, temporary)
+    for table, temporary, backs_constraint, final in final_names:
+        _index_rename(cursor, target, table, temporary, backs_constraint, final)
+
+
+def _index_rename(cursor: CursorWrapper, target: str, table: str, name: str, backs_constraint: bool, new_name: str) -> None:
+    # Renaming a constraint renames its index too; a plain index is renamed directly.
+    if backs_constraint:
+        cursor.execute(f"ALTER TABLE {target}.{_quote(table)} RENAME CONSTRAINT {_quote(name)} TO {_quote(new_name)}")
+    else:
+        cursor.execute(f"ALTER INDEX {target}.{_quote(name)} RENAME TO {_quote(new_name)}")
 
 
 def schema_clone_from_template(*, template: str, schema: str) -> bool:
@@ -172,21 +210,29 @@ def schema_clone_from_template(*, template: str, schema: str) -> bool:
 
     Returns False (having created nothing) when the template holds something this copy does not
     handle; the caller then uses django-tenants' general clone."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT oid, current_setting('search_path') FROM pg_namespace WHERE nspname = %s", [template])
-        row = cursor.fetchone()
-        if row is None:
-            raise ValueError(f"Template schema {template!r} does not exist")
-        template_oid, search_path = row
-        if not _template_has_only_what_this_copies(cursor, template_oid):
-            return False
-        statements = _statements(cursor, template, template_oid, schema)
-        # django-tenants remembers the search path it set and does not set it again: put it back.
-        # (On an error the transaction rolls back, and the SET LOCALs with it.)
-        cursor.execute("SELECT set_config('search_path', %s, true)", [search_path])
-        if statements is None:
-            return False
-        for statement in statements:
-            cursor.execute(statement)
-        cursor.execute("SELECT set_config('search_path', %s, true)", [search_path])
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            return _schema_clone(cursor, template=template, schema=schema)
+    except _IndexCopyMismatch:
+        return False
+
+
+def _schema_clone(cursor: CursorWrapper, *, template: str, schema: str) -> bool:
+    cursor.execute("SELECT oid, current_setting('search_path') FROM pg_namespace WHERE nspname = %s", [template])
+    row = cursor.fetchone()
+    if row is None:
+        raise ValueError(f"Template schema {template!r} does not exist")
+    template_oid, search_path = row
+    if not _template_has_only_what_this_copies(cursor, template_oid):
+        return False
+    statements = _statements(cursor, template, template_oid, schema)
+    # django-tenants remembers the search path it set and does not set it again: put it back.
+    # (On an error the transaction rolls back, and the SET LOCALs with it.)
+    cursor.execute("SELECT set_config('search_path', %s, true)", [search_path])
+    if statements is None:
+        return False
+    for statement in statements:
+        cursor.execute(statement)
+    _indexes_rename_to_templates(cursor, template, schema)
+    cursor.execute("SELECT set_config('search_path', %s, true)", [search_path])
     return True
