@@ -9,4 +9,5 @@ urlpatterns = common + [
     path("api/v1/", include(api_common + [path("", include("apps.uploads.api.urls"))])),
     path("dicomweb/", include("apps.dicomweb.urls")),
     path("api/v1/", include("apps.ai.api.urls")),
+    path("api/v1/", include("apps.consults.api.urls")),
 ]

@@ -56,6 +56,7 @@ SHARED_APPS = [
     "apps.core",
     "apps.accounts",
     "apps.audit",
+    "apps.consult_routing",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -66,6 +67,7 @@ TENANT_APPS = [
     "apps.uploads",
     "apps.archive",
     "apps.ai",
+    "apps.consults",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -202,7 +204,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "archive-stable-studies": {"task": "apps.archive.tasks.stable_studies_dispatch", "schedule": 10.0},
     # Purges deleted studies and series whose retention window has passed, per tenant.
     "archive-deleted-purge": {"task": "apps.archive.tasks.deleted_purge_dispatch", "schedule": 3600.0},
+    # Flags open consults past their SLA due time and tells the hospital's coordinators.
+    "consults-flag-overdue": {"task": "apps.consults.tasks.consults_flag_overdue", "schedule": 60.0},
 }
+
+# --- Consults ---------------------------------------------------------------------------------------
+# Minutes from submission to the report being due, per priority (a referral link may override them).
+CONSULT_SLA_MINUTES = {"stat": 60, "urgent": 240, "routine": 1440}
+# How long the hospital keeps read access to a consult's studies after the consult closes.
+CONSULT_GRANT_GRACE_SECONDS = env_int("CONSULT_GRANT_GRACE_SECONDS", 3600)
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOGGING = {

@@ -70,6 +70,14 @@ class DicomwebView(View):
         if roles is None or token.user.role not in roles:
             return error_response("permission_denied", "Your role may not do this.", 403)
         try:
+            study = kwargs.get("study")
+            if study and method == "GET":
+                # A hospital reads a clinic's study only through an open consult (apps.consults.grants).
+                from apps.consults.grants import study_read_through_grant
+
+                with study_read_through_grant(study_instance_uid=study, actor=Actor.from_request(request),
+                                              path=request.path):
+                    return super().dispatch(request, *args, **kwargs)
             return super().dispatch(request, *args, **kwargs)
         except DomainError as error:
             return error_response(error.code, str(error.detail), error.status)

@@ -1,0 +1,11 @@
+from django.urls import path
+
+from apps.consults.api import views
+
+urlpatterns = [
+    path("consults/", views.ConsultListCreateView.as_view(), name="consult-list"),
+    path("consults/turnaround/", views.TurnaroundView.as_view(), name="consult-turnaround"),
+    path("consults/<uuid:route_id>/", views.ConsultDetailView.as_view(), name="consult-detail"),
+    path("consults/<uuid:route_id>/report.pdf", views.ConsultReportPdfView.as_view(), name="consult-report-pdf"),
+    path("consults/<uuid:route_id>/<slug:action>/", views.ConsultActionView.as_view(), name="consult-action"),
+]

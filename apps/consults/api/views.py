@@ -1,0 +1,163 @@
+"""Consult API: one list endpoint (the clinic's requests or the hospital's worklist), details,
+one endpoint per workflow action, the report PDF, and turnaround figures."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from django.http import HttpResponse
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+
+from apps.accounts.roles import CLINIC_ROLES, HOSPITAL_ROLES, TENANT_ROLES, Role
+from apps.audit.services import Actor, audit_record
+from apps.consults import selectors, services
+from apps.consults.api import serializers
+from apps.core.errors import InvalidInput, NotFound
+from apps.storage.tenant_storage import storage_for
+from tenants.queues import current_tenant
+
+COORDINATOR_ROLES = frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN})
+READER_ROLES = frozenset({Role.RADIOLOGIST})
+
+
+class ConsultListCreateView(GenericAPIView):
+    allowed_roles_by_method = {"GET": TENANT_ROLES, "POST": CLINIC_ROLES}
+    serializer_class = serializers.ConsultCreateSerializer
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        tenant = current_tenant()
+        states = tuple(value for value in request.query_params.get("state", "").split(",") if value)
+        if tenant.kind == "clinic":
+            views = selectors.clinic_consults(clinic=tenant, states=states)
+        else:
+            due_before = request.query_params.get("due_before")
+            parsed = parse_datetime(due_before) if due_before else None
+            if due_before and parsed is None:
+                raise InvalidInput("due_before must be an ISO 8601 date-time.", code="invalid_filter")
+            views = selectors.hospital_worklist(hospital=tenant, filters=selectors.WorklistFilter(
+                states=states, priority=request.query_params.get("priority", ""),
+                modality=request.query_params.get("modality", ""), clinic_slug=request.query_params.get("clinic", ""),
+                due_before=parsed, claimed_by=request.query_params.get("claimed_by", ""),
+            ))
+        return Response({"results": [serializers.consult_json(view) for view in views]})
+
+    @extend_schema(request=serializers.ConsultCreateSerializer, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        data = serializers.ConsultCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        route = services.consult_create(
+            actor=Actor.from_request(request), requested_by=request.user.username,
+            study_instance_uids=values["study_instance_uids"], hospital_slug=values["hospital"],
+            clinical_question=values["clinical_question"], relevant_history=values["relevant_history"],
+            priority=values["priority"], submit=values["submit"],
+            idempotency_key=request.headers.get("Idempotency-Key", "")[:100],
+        )
+        view = selectors.consult_view(tenant=current_tenant(), route_id=route.pk)
+        return Response(serializers.consult_json(view), status=status.HTTP_201_CREATED)
+
+
+class ConsultDetailView(GenericAPIView):
+    allowed_roles = TENANT_ROLES
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, route_id: uuid.UUID) -> Response:
+        return Response(serializers.consult_json(selectors.consult_view(tenant=current_tenant(), route_id=route_id)))
+
+
+Action = Callable[[Request, uuid.UUID, dict[str, Any]], Any]
+
+
+def _user(request: Request) -> str:
+    return str(request.user.username)
+
+
+# action name → (roles, input serializer or None, the service call)
+ACTIONS: dict[str, tuple[frozenset[str], type[Serializer] | None, Action]] = {
+    "submit": (CLINIC_ROLES, None, lambda r, pk, v: services.consult_submit(route_id=pk, actor=Actor.from_request(r))),
+    "cancel": (CLINIC_ROLES, serializers.ReasonSerializer,
+               lambda r, pk, v: services.consult_cancel(route_id=pk, actor=Actor.from_request(r), reason=v["reason"])),
+    "provide-info": (CLINIC_ROLES, serializers.AnswerSerializer,
+                     lambda r, pk, v: services.consult_info_provide(route_id=pk, actor=Actor.from_request(r),
+                                                                    answer=v["answer"])),
+    "accept": (COORDINATOR_ROLES, None, lambda r, pk, v: services.consult_accept(route_id=pk, actor=Actor.from_request(r))),
+    "reject": (COORDINATOR_ROLES, serializers.ReasonSerializer,
+               lambda r, pk, v: services.consult_reject(route_id=pk, actor=Actor.from_request(r), reason=v["reason"])),
+    "assign": (COORDINATOR_ROLES, serializers.AssignSerializer,
+               lambda r, pk, v: services.consult_assign(route_id=pk, actor=Actor.from_request(r),
+                                                        radiologist=v["radiologist"])),
+    "return-for-info": (COORDINATOR_ROLES | READER_ROLES, serializers.QuestionSerializer,
+                        lambda r, pk, v: services.consult_return_for_info(route_id=pk, actor=Actor.from_request(r),
+                                                                          question=v["question"])),
+    "claim": (READER_ROLES, None,
+              lambda r, pk, v: services.consult_claim(route_id=pk, actor=Actor.from_request(r), radiologist=_user(r))),
+    "report": (READER_ROLES, serializers.ReportSerializer,
+               lambda r, pk, v: services.report_draft_save(route_id=pk, actor=Actor.from_request(r),
+                                                           radiologist=_user(r), **v)),
+    "sign": (READER_ROLES, None,
+             lambda r, pk, v: services.report_sign(route_id=pk, actor=Actor.from_request(r), radiologist=_user(r))),
+    "amend": (READER_ROLES, serializers.ReportSerializer,
+              lambda r, pk, v: services.report_amend(
+                  route_id=pk, actor=Actor.from_request(r), radiologist=_user(r), findings=v["findings"],
+                  impression=v["impression"], recommendations=v["recommendations"],
+                  key_image_sop_instance_uids=v["key_image_sop_instance_uids"])),
+}
+
+
+class ConsultActionView(GenericAPIView):
+    """POST /consults/{id}/{action}/: one workflow step (409 `invalid_transition` when the state forbids it)."""
+
+    allowed_roles = CLINIC_ROLES | HOSPITAL_ROLES
+
+    def get_permissions(self) -> list[Any]:
+        action = self.kwargs.get("action", "")
+        self.allowed_roles = ACTIONS[action][0] if action in ACTIONS else frozenset()
+        return super().get_permissions()
+
+    @extend_schema(request=dict, responses={200: dict})
+    def post(self, request: Request, route_id: uuid.UUID, action: str) -> Response:
+        if action not in ACTIONS:
+            raise NotFound(f"No consult action {action!r}.", code="unknown_action")
+        _, serializer_class, call = ACTIONS[action]
+        values: dict[str, Any] = {}
+        if serializer_class is not None:
+            data = serializer_class(data=request.data)
+            data.is_valid(raise_exception=True)
+            values = dict(data.validated_data)
+        call(request, route_id, values)
+        return Response(serializers.consult_json(selectors.consult_view(tenant=current_tenant(), route_id=route_id)))
+
+
+class ConsultReportPdfView(GenericAPIView):
+    allowed_roles = CLINIC_ROLES
+
+    @extend_schema(responses={(200, "application/pdf"): bytes})
+    def get(self, request: Request, route_id: uuid.UUID) -> HttpResponse:
+        view = selectors.consult_view(tenant=current_tenant(), route_id=route_id)
+        record = view.clinic_record
+        if record is None or not record.report_pdf_key:
+            raise NotFound("This consult has no delivered report yet.", code="report_not_delivered")
+        data = storage_for(current_tenant()).get_bytes(record.report_pdf_key)
+        audit_record(action="consult.report_read", actor=Actor.from_request(request), object_type="consult",
+                     object_id=route_id, detail={"version": record.delivered_version})
+        response = HttpResponse(data, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="consult-report-v{record.delivered_version}.pdf"'
+        response["Cache-Control"] = "private, no-store"
+        return response
+
+
+class TurnaroundView(GenericAPIView):
+    allowed_roles = TENANT_ROLES
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response(selectors.turnaround(tenant=current_tenant()))

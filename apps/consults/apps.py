@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class ConsultsConfig(AppConfig):
+    name = "apps.consults"
+    label = "consults"

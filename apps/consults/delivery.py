@@ -1,0 +1,146 @@
+"""Delivery of a signed report to the clinic: a PDF in the clinic's storage and a DICOM SR in its
+archive, then the consult is marked delivered.
+
+Runs in the clinic's schema (a `workflow` task of the clinic tenant). Idempotent: the SR's UIDs are
+derived from the consult and the report version, and its bytes from the signed report alone, so a
+re-run after a crash finds the SR already stored (or stores identical bytes, which the archive
+accepts as the same instance) and never makes a second one.
+"""
+
+from __future__ import annotations
+
+import io
+import uuid
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+from pydicom.uid import generate_uid
+
+from apps.archive.models import Instance
+from apps.archive.retrieval import read_dataset
+from apps.archive.selectors import instances_for_retrieval
+from apps.archive.services.ingest import StreamPart, instances_store
+from apps.audit.services import Actor, audit_record
+from apps.consult_routing.models import ConsultRoute, ConsultState
+from apps.consults.events import ConsultDelivered, ReportSnapshot, consult_delivered_subscribers
+from apps.consults.grants import grant_grace, in_tenant
+from apps.consults.models import ClinicConsult
+from apps.consults.notifications import users_email_on_commit
+from apps.consults.report_pdf import ReportDocument, report_pdf_bytes
+from apps.consults.state_machine import next_state
+from apps.core.errors import DomainError
+from apps.dicom.report_sr import SignedReport, build_report_sr, report_sr_bytes
+from apps.storage.tenant_storage import storage_for
+from tenants.queues import current_tenant
+
+DELIVERY_ACTOR = Actor.system("consult-delivery")
+
+
+class DeliveryFailed(DomainError):
+    code = "delivery_failed"
+    status = 500
+
+
+def report_pdf_key(route_id: uuid.UUID | str, version: int) -> str:
+    return f"consults/{route_id}/report-v{version}.pdf"
+
+
+def report_sr_uids(route_id: uuid.UUID | str, version: int) -> tuple[str, str]:
+    """(SeriesInstanceUID, SOPInstanceUID) of a report version's SR: the same on every run."""
+    seed = f"imaging-cloud-consult-report:{route_id}:{version}"
+    return generate_uid(entropy_srcs=[seed, "series"]), generate_uid(entropy_srcs=[seed, "instance"])
+
+
+def consult_deliver(*, route_id: uuid.UUID | str) -> str:
+    """Deliver the latest signed version of the consult's report; returns what happened."""
+    with transaction.atomic():
+        route = ConsultRoute.objects.select_for_update().select_related("clinic", "hospital").filter(
+            pk=route_id, clinic=current_tenant()).first()
+        if route is None:
+            return "gone"
+        request = ClinicConsult.objects.select_for_update().get(route_id=route.pk)
+        if request.report is None or request.delivered_version >= request.report_version:
+            return "already_delivered"
+        if route.state not in (ConsultState.FINALIZED, ConsultState.AMENDED):
+            return f"not_deliverable_{route.state}"
+        report = request.report
+        version = int(report["version"])
+        signed_at = datetime.fromisoformat(report["signed_at"])
+        key_images = list(report.get("key_image_sop_instance_uids") or [])
+        storage = storage_for(route.clinic)
+
+        study_files = [file for uid in route.study_instance_uids for file in instances_for_retrieval(study_instance_uid=uid)]
+        if not study_files:
+            raise DeliveryFailed("The consult's studies are no longer in the clinic's archive.")
+        by_uid = {file.sop_instance_uid: file for file in study_files}
+        key_images = [uid for uid in key_images if uid in by_uid]
+        evidence_files = [by_uid[uid] for uid in key_images] or [study_files[0]]
+        evidence = [read_dataset(storage, file) for file in evidence_files]
+        first = evidence[0]
+
+        pdf_key = report_pdf_key(route.pk, version)
+        if not storage.exists(pdf_key):
+            document = ReportDocument(
+                hospital_name=route.hospital.name, clinic_name=route.clinic.name,
+                patient_name=str(first.get("PatientName", "")), patient_id=str(first.get("PatientID", "")),
+                study_date=str(first.get("StudyDate", "")), study_description=str(first.get("StudyDescription", "")),
+                modalities=route.modalities.replace("\\", ", "), clinical_question=request.clinical_question,
+                findings=report["findings"], impression=report["impression"],
+                recommendations=report["recommendations"], key_image_sop_instance_uids=key_images,
+                signed_by=report["signed_by"], signed_at=report["signed_at"], version=version,
+                is_addendum=report["kind"] == "addendum", content_sha256=report["content_sha256"],
+            )
+            storage.put_bytes(pdf_key, report_pdf_bytes(document), content_type="application/pdf")
+
+        series_uid, sop_uid = report_sr_uids(route.pk, version)
+        if not Instance.objects.filter(sop_instance_uid=sop_uid, deleted_at__isnull=True).exists():
+            sr = build_report_sr(
+                report=SignedReport(
+                    findings=report["findings"], impression=report["impression"],
+                    recommendations=report["recommendations"], signed_by=report["signed_by"], signed_at=signed_at,
+                    institution_name=route.hospital.name, version=version, is_addendum=report["kind"] == "addendum",
+                ),
+                source_datasets=evidence, key_image_sop_instance_uids=key_images,
+                series_instance_uid=series_uid, sop_instance_uid=sop_uid,
+            )
+            stored = instances_store(parts=[StreamPart(io.BytesIO(report_sr_bytes(sr)))], actor=DELIVERY_ACTOR,
+                                     via="consult-report")
+            if stored.failed or not stored.stored:
+                reasons = "; ".join(item.detail for item in stored.failed)
+                raise DeliveryFailed(f"The clinic's archive refused the report SR: {reasons}")
+
+        request.report_pdf_key = pdf_key
+        request.report_sr_sop_instance_uid = sop_uid
+        request.delivered_version = version
+        request.save(update_fields=["report_pdf_key", "report_sr_sop_instance_uid", "delivered_version"])
+        before = route.state
+        route.state = next_state(route.state, "deliver")
+        now = timezone.now()
+        route.delivered_at = route.closed_at = now
+        route.grant_expires_at = now + grant_grace()
+        route.save()
+        detail = {"from": before, "to": route.state, "version": version, "sr": sop_uid, "pdf": pdf_key}
+        audit_record(action="consult.deliver", actor=DELIVERY_ACTOR, object_type="consult", object_id=route.pk,
+                     detail=detail)
+        event = ConsultDelivered(
+            tenant_slug=route.clinic.slug, consult_id=request.pk, study_instance_uids=tuple(route.study_instance_uids),
+            key_image_sop_instance_uids=tuple(key_images),
+            report=ReportSnapshot(
+                findings=report["findings"], impression=report["impression"],
+                recommendations=report["recommendations"], signed_by=report["signed_by"], signed_at=signed_at,
+                hospital_name=route.hospital.name, modality_template=report["modality_template"],
+            ),
+            report_pdf_key=pdf_key,
+        )
+        for _, subscriber in consult_delivered_subscribers():
+            subscriber(event)
+    with transaction.atomic(), in_tenant(route.hospital):
+        audit_record(action="consult.deliver", actor=DELIVERY_ACTOR, object_type="consult", object_id=route.pk,
+                     detail=detail)
+    users_email_on_commit(route.clinic, subject=f"Consult report from {route.hospital.name}",
+                          body=f"The report of consult {route.pk} (version {version}) is in your archive.",
+                          usernames=(request.requested_by,))
+    return "delivered"
+
+

@@ -1,0 +1,71 @@
+"""Each side's working records of a consult, in its own tenant schema.
+
+Clinic: `ClinicConsult`, the request as sent and the report as received (with the SR and PDF it
+was delivered as). Hospital: `HospitalConsult`, its worklist entry with a copy of the clinical
+question and internal notes, and `ReportVersion`s (drafts, the signed report, addenda: every
+version kept). The shared state lives on `apps.consult_routing.models.ConsultRoute`.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ClinicConsult(models.Model):
+    route_id = models.UUIDField(unique=True)
+    hospital_slug = models.CharField(max_length=40)
+    requested_by = models.CharField(max_length=150)
+    clinical_question = models.TextField()
+    relevant_history = models.TextField(blank=True, default="")
+    # The signed report as received: findings, impression, recommendations, key images, signer.
+    report = models.JSONField(null=True, blank=True)
+    report_version = models.PositiveIntegerField(default=0)
+    report_pdf_key = models.CharField(max_length=300, blank=True, default="")
+    report_sr_sop_instance_uid = models.CharField(max_length=64, blank=True, default="")
+    delivered_version = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class HospitalConsult(models.Model):
+    route_id = models.UUIDField(unique=True)
+    clinic_slug = models.CharField(max_length=40)
+    clinic_name = models.CharField(max_length=200)
+    clinical_question = models.TextField()
+    relevant_history = models.TextField(blank=True, default="")
+    study_summary = models.JSONField(default=dict, blank=True)
+    internal_notes = models.TextField(blank=True, default="")
+    return_question = models.TextField(blank=True, default="")
+    reject_reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ReportKind(models.TextChoices):
+    DRAFT = "draft"
+    PRELIMINARY = "preliminary"
+    FINAL = "final"
+    ADDENDUM = "addendum"
+
+
+class ReportVersion(models.Model):
+    """One version of a consult's report. A draft is edited in place; signing freezes it."""
+
+    route_id = models.UUIDField()
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=12, choices=ReportKind.choices, default=ReportKind.DRAFT)
+    modality_template = models.CharField(max_length=16, default="general")
+    findings = models.TextField(blank=True, default="")
+    impression = models.TextField(blank=True, default="")
+    recommendations = models.TextField(blank=True, default="")
+    key_image_sop_instance_uids = models.JSONField(default=list, blank=True)
+    author = models.CharField(max_length=150)
+    signed_by = models.CharField(max_length=150, blank=True, default="")
+    signed_at = models.DateTimeField(null=True, blank=True)
+    content_sha256 = models.CharField(max_length=64, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["route_id", "version"], name="consult_report_version")]
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None

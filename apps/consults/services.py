@@ -1,0 +1,392 @@
+"""Consult use cases: one function per action, each owning its transaction and audit rows.
+
+The shared `ConsultRoute` (public schema) is locked with SELECT … FOR UPDATE by every action, so
+two actions on one consult run one after the other (two radiologists claiming at once: one wins,
+the other gets `invalid_transition`). Actions that touch the other side's records switch schema
+inside the same transaction (one database): both sides change together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from apps.accounts.models import User
+from apps.accounts.roles import Role
+from apps.archive.models import Study
+from apps.audit.services import Actor, audit_record
+from apps.consult_routing.models import PRIORITY_RANK, ConsultRoute, ConsultState, Priority
+from apps.consults.grants import grant_grace, in_tenant
+from apps.consults.models import ClinicConsult, HospitalConsult, ReportKind, ReportVersion
+from apps.consults.notifications import users_email_on_commit
+from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES, next_state
+from apps.core.errors import Forbidden, InvalidInput, NotFound
+from tenants.models import ReferralLink, TenantKind, TenantStatus
+from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
+
+DEFAULT_SLA_MINUTES = {Priority.STAT: 60, Priority.URGENT: 4 * 60, Priority.ROUTINE: 24 * 60}
+
+
+class ConsultNotFound(NotFound):
+    code = "consult_not_found"
+
+
+class StudyNotFound(NotFound):
+    code = "study_not_found"
+
+
+class HospitalNotInNetwork(InvalidInput):
+    code = "hospital_not_in_network"
+    status = 422
+
+
+class NotYourConsult(Forbidden):
+    code = "not_your_consult"
+
+
+class ReportLocked(InvalidInput):
+    """A signed report version is frozen: write an addendum instead."""
+
+    code = "report_signed"
+    status = 409
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def _sla_minutes(link: ReferralLink | None, priority: str) -> int:
+    configured = (link.sla_minutes if link else {}) or {}
+    return int(configured.get(priority) or getattr(settings, "CONSULT_SLA_MINUTES", DEFAULT_SLA_MINUTES)[priority])
+
+
+def _locked_route(route_id: uuid.UUID | str, *, side: str) -> ConsultRoute:
+    """The consult, locked, if the current tenant is its `side` ('clinic' or 'hospital'); else 404."""
+    tenant = current_tenant()
+    filters: dict[str, Any] = {"pk": route_id, side: tenant}
+    try:
+        return ConsultRoute.objects.select_for_update().select_related("clinic", "hospital").get(**filters)
+    except (ConsultRoute.DoesNotExist, ValueError, InvalidInput):
+        raise ConsultNotFound("No such consult for this tenant.") from None
+
+
+def _move(route: ConsultRoute, action: str, *, actor: Actor, detail: dict[str, Any] | None = None,
+          also_audit_other_side: bool = False) -> None:
+    """Apply `action` to the locked `route`, audit it here (and on the other side when asked)."""
+    before = route.state
+    route.state = next_state(route.state, action)
+    if route.state in CLOSED_STATES:
+        route.closed_at = timezone.now()
+        route.grant_expires_at = route.closed_at + grant_grace()
+    route.save()
+    payload = {"from": before, "to": route.state, **(detail or {})}
+    audit_record(action=f"consult.{action}", actor=actor, object_type="consult", object_id=route.pk, detail=payload)
+    if also_audit_other_side:
+        here = current_tenant()
+        other = route.hospital if here.pk == route.clinic_id else route.clinic
+        with in_tenant(other):
+            audit_record(action=f"consult.{action}", actor=actor, object_type="consult", object_id=route.pk,
+                         detail={**payload, "by_tenant": here.slug})
+
+
+def content_sha256(version: ReportVersion) -> str:
+    canonical = json.dumps({
+        "findings": version.findings, "impression": version.impression,
+        "recommendations": version.recommendations, "key_images": list(version.key_image_sop_instance_uids),
+        "modality_template": version.modality_template, "version": version.version, "kind": version.kind,
+    }, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+# --- clinic side --------------------------------------------------------------------------------
+
+
+def consult_create(
+    *, actor: Actor, requested_by: str, study_instance_uids: list[str], hospital_slug: str,
+    clinical_question: str, relevant_history: str = "", priority: str = Priority.ROUTINE,
+    idempotency_key: str = "", submit: bool = False,
+) -> ConsultRoute:
+    """A clinic asks a hospital of its referral network to read studies of its own archive."""
+    clinic = current_tenant()
+    if clinic.kind != TenantKind.CLINIC:
+        raise Forbidden("Only a clinic sends consult requests.", code="not_a_clinic")
+    if priority not in Priority.values:
+        raise InvalidInput(f"priority must be one of {', '.join(Priority.values)}.", code="invalid_priority")
+    if not clinical_question.strip():
+        raise InvalidInput("A consult needs a clinical question.", code="clinical_question_required")
+    uids = list(dict.fromkeys(uid.strip() for uid in study_instance_uids if uid.strip()))
+    if not uids:
+        raise InvalidInput("Name at least one study.", code="study_required")
+    if idempotency_key:
+        earlier = ConsultRoute.objects.filter(clinic=clinic, idempotency_key=idempotency_key).first()
+        if earlier is not None:
+            return earlier
+    link = (ReferralLink.objects.select_related("hospital")
+            .filter(clinic=clinic, hospital__slug=hospital_slug, active=True,
+                    hospital__status=TenantStatus.ACTIVE).first())
+    if link is None:
+        raise HospitalNotInNetwork(f"{hospital_slug!r} is not a hospital in this clinic's referral network.")
+    studies = list(Study.objects.filter(study_instance_uid__in=uids, deleted_at__isnull=True))
+    missing = sorted(set(uids) - {study.study_instance_uid for study in studies})
+    if missing:
+        raise StudyNotFound(f"Not in this clinic's archive: {', '.join(missing)}")
+    modalities = sorted({modality for study in studies for modality in study.modalities_in_study})
+    try:
+        with transaction.atomic():
+            route = ConsultRoute.objects.create(
+                clinic=clinic, hospital=link.hospital, study_instance_uids=uids, modalities="\\".join(modalities),
+                priority=priority, priority_rank=PRIORITY_RANK[Priority(priority)], idempotency_key=idempotency_key,
+            )
+            ClinicConsult.objects.create(
+                route_id=route.pk, hospital_slug=link.hospital.slug, requested_by=requested_by,
+                clinical_question=clinical_question, relevant_history=relevant_history,
+            )
+            audit_record(action="consult.create", actor=actor, object_type="consult", object_id=route.pk,
+                         detail={"hospital": link.hospital.slug, "studies": uids, "priority": priority})
+    except IntegrityError:
+        # The same Idempotency-Key sent twice at once: the other request created it.
+        return ConsultRoute.objects.get(clinic=clinic, idempotency_key=idempotency_key)
+    if submit:
+        return consult_submit(route_id=route.pk, actor=actor)
+    return route
+
+
+@transaction.atomic
+def consult_submit(*, route_id: uuid.UUID | str, actor: Actor) -> ConsultRoute:
+    route = _locked_route(route_id, side="clinic")
+    resubmission = route.state == ConsultState.RETURNED_FOR_INFO
+    link = ReferralLink.objects.filter(clinic=route.clinic, hospital=route.hospital).first()
+    now = timezone.now()
+    route.submitted_at = now
+    if not resubmission:
+        route.sla_due_at = now + timedelta(minutes=_sla_minutes(link, route.priority))
+    _move(route, "submit", actor=actor, also_audit_other_side=True)
+    request = ClinicConsult.objects.get(route_id=route.pk)
+    studies = Study.objects.filter(study_instance_uid__in=route.study_instance_uids, deleted_at__isnull=True)
+    summary = {
+        "studies": [{
+            "study_instance_uid": study.study_instance_uid, "study_date": str(study.study_date or ""),
+            "study_description": study.study_description, "modalities": list(study.modalities_in_study),
+            "number_of_instances": study.number_of_instances, "patient_sex": study.patient_sex,
+            "patient_birth_date": str(study.patient_birth_date or ""), "patient_name": study.patient_name,
+            "patient_id": study.patient_id,
+        } for study in studies],
+    }
+    with in_tenant(route.hospital):
+        HospitalConsult.objects.update_or_create(route_id=route.pk, defaults={
+            "clinic_slug": route.clinic.slug, "clinic_name": route.clinic.name,
+            "clinical_question": request.clinical_question, "relevant_history": request.relevant_history,
+            "study_summary": summary,
+        })
+    users_email_on_commit(route.hospital, roles=frozenset({Role.CONSULT_COORDINATOR}),
+                          subject=f"New {route.priority} consult from {route.clinic.name}",
+                          body=f"Consult {route.pk} waits in the worklist.")
+    return route
+
+
+@transaction.atomic
+def consult_cancel(*, route_id: uuid.UUID | str, actor: Actor, reason: str = "") -> ConsultRoute:
+    route = _locked_route(route_id, side="clinic")
+    _move(route, "cancel", actor=actor, detail={"reason": reason}, also_audit_other_side=True)
+    return route
+
+
+@transaction.atomic
+def consult_info_provide(*, route_id: uuid.UUID | str, actor: Actor, answer: str) -> ConsultRoute:
+    """The clinic answers the hospital's question and submits again."""
+    if not answer.strip():
+        raise InvalidInput("Write the information the hospital asked for.", code="answer_required")
+    route = _locked_route(route_id, side="clinic")
+    request = ClinicConsult.objects.get(route_id=route.pk)
+    request.relevant_history = f"{request.relevant_history}\n\n[{timezone.now():%Y-%m-%d %H:%M}] {answer}".strip()
+    request.save(update_fields=["relevant_history"])
+    return consult_submit(route_id=route.pk, actor=actor)
+
+
+# --- hospital side ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def consult_accept(*, route_id: uuid.UUID | str, actor: Actor) -> ConsultRoute:
+    route = _locked_route(route_id, side="hospital")
+    route.accepted_at = timezone.now()
+    _move(route, "accept", actor=actor, also_audit_other_side=True)
+    return route
+
+
+@transaction.atomic
+def consult_reject(*, route_id: uuid.UUID | str, actor: Actor, reason: str) -> ConsultRoute:
+    if not reason.strip():
+        raise InvalidInput("Say why the consult is rejected.", code="reason_required")
+    route = _locked_route(route_id, side="hospital")
+    _move(route, "reject", actor=actor, detail={"reason": reason}, also_audit_other_side=True)
+    HospitalConsult.objects.filter(route_id=route.pk).update(reject_reason=reason)
+    return route
+
+
+@transaction.atomic
+def consult_return_for_info(*, route_id: uuid.UUID | str, actor: Actor, question: str) -> ConsultRoute:
+    if not question.strip():
+        raise InvalidInput("Ask the clinic a question.", code="question_required")
+    route = _locked_route(route_id, side="hospital")
+    route.claimed_by = ""
+    _move(route, "return_for_info", actor=actor, detail={"question": question}, also_audit_other_side=True)
+    HospitalConsult.objects.filter(route_id=route.pk).update(return_question=question)
+    return route
+
+
+@transaction.atomic
+def consult_assign(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) -> ConsultRoute:
+    if not User.objects.filter(username=radiologist, role=Role.RADIOLOGIST, is_active=True).exists():
+        raise InvalidInput(f"No active radiologist named {radiologist!r}.", code="unknown_radiologist")
+    route = _locked_route(route_id, side="hospital")
+    route.assigned_to = radiologist
+    _move(route, "assign", actor=actor, detail={"radiologist": radiologist})
+    return route
+
+
+@transaction.atomic
+def consult_claim(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) -> ConsultRoute:
+    route = _locked_route(route_id, side="hospital")
+    if route.assigned_to and route.assigned_to != radiologist and route.state == ConsultState.ASSIGNED:
+        raise NotYourConsult(f"This consult is assigned to {route.assigned_to}.")
+    route.claimed_by = radiologist
+    _move(route, "claim", actor=actor, detail={"radiologist": radiologist}, also_audit_other_side=True)
+    if not ReportVersion.objects.filter(route_id=route.pk).exists():
+        ReportVersion.objects.create(route_id=route.pk, version=1, author=radiologist,
+                                     modality_template=(route.modalities.split("\\") or ["general"])[0] or "general")
+    return route
+
+
+def _reader_route(route_id: uuid.UUID | str, radiologist: str) -> ConsultRoute:
+    route = _locked_route(route_id, side="hospital")
+    if route.claimed_by != radiologist:
+        raise NotYourConsult("Only the radiologist who claimed this consult may write its report.")
+    return route
+
+
+def _draft_of(route: ConsultRoute) -> ReportVersion:
+    draft = ReportVersion.objects.select_for_update().filter(route_id=route.pk).order_by("-version").first()
+    if draft is None or draft.is_signed:
+        raise ReportLocked("The report is signed; write an addendum instead.")
+    return draft
+
+
+@transaction.atomic
+def report_draft_save(
+    *, route_id: uuid.UUID | str, actor: Actor, radiologist: str, findings: str, impression: str,
+    recommendations: str = "", key_image_sop_instance_uids: list[str] | None = None,
+    modality_template: str | None = None, preliminary: bool = False,
+) -> ReportVersion:
+    route = _reader_route(route_id, radiologist)
+    action = "report_preliminary" if preliminary else "save_draft"
+    draft = _draft_of(route)
+    key_images = list(dict.fromkeys(key_image_sop_instance_uids or []))
+    draft.findings, draft.impression, draft.recommendations = findings, impression, recommendations
+    draft.key_image_sop_instance_uids = key_images
+    draft.kind = ReportKind.PRELIMINARY if preliminary else ReportKind.DRAFT
+    if modality_template:
+        draft.modality_template = modality_template
+    draft.save()
+    _move(route, action, actor=actor, detail={"version": draft.version})
+    return draft
+
+
+def _report_snapshot(route: ConsultRoute, version: ReportVersion) -> dict[str, Any]:
+    return {
+        "version": version.version, "kind": version.kind, "modality_template": version.modality_template,
+        "findings": version.findings, "impression": version.impression,
+        "recommendations": version.recommendations,
+        "key_image_sop_instance_uids": list(version.key_image_sop_instance_uids),
+        "signed_by": version.signed_by, "signed_at": version.signed_at.isoformat() if version.signed_at else None,
+        "content_sha256": version.content_sha256, "hospital_name": route.hospital.name,
+        "hospital_slug": route.hospital.slug,
+    }
+
+
+def _sign(route: ConsultRoute, version: ReportVersion, radiologist: str) -> None:
+    if not (version.findings.strip() or version.impression.strip()):
+        raise InvalidInput("A report needs findings or an impression before it is signed.", code="report_empty")
+    version.signed_by, version.signed_at = radiologist, timezone.now()
+    version.content_sha256 = content_sha256(version)
+    version.save()
+    route.report_version = version.version
+    snapshot = _report_snapshot(route, version)
+    with in_tenant(route.clinic):
+        ClinicConsult.objects.filter(route_id=route.pk).update(report=snapshot, report_version=version.version)
+        audit_record(action="consult.report_received", actor=Actor.system("consults"), object_type="consult",
+                     object_id=route.pk, detail={"version": version.version, "sha256": version.content_sha256})
+    from apps.consults.tasks import consult_deliver_task
+
+    enqueue_on_commit(consult_deliver_task, tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
+
+
+@transaction.atomic
+def report_sign(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) -> ReportVersion:
+    """Freeze the draft as the final report (who, when, content hash) and start delivery."""
+    route = _reader_route(route_id, radiologist)
+    version = _draft_of(route)
+    version.kind = ReportKind.FINAL
+    route.finalized_at = timezone.now()
+    _move(route, "sign", actor=actor, detail={"version": version.version}, also_audit_other_side=True)
+    _sign(route, version, radiologist)
+    return version
+
+
+@transaction.atomic
+def report_amend(
+    *, route_id: uuid.UUID | str, actor: Actor, radiologist: str, findings: str, impression: str,
+    recommendations: str = "", key_image_sop_instance_uids: list[str] | None = None,
+) -> ReportVersion:
+    """An addendum after finalization: a new signed version; every earlier version is kept."""
+    route = _locked_route(route_id, side="hospital")
+    latest = ReportVersion.objects.filter(route_id=route.pk).order_by("-version").first()
+    if latest is None or not latest.is_signed:
+        raise ReportLocked("Only a signed report can be amended.", code="report_not_signed")
+    if latest.signed_by != radiologist:
+        raise NotYourConsult("Only the radiologist who signed the report may amend it.")
+    _move(route, "amend", actor=actor, detail={"version": latest.version + 1}, also_audit_other_side=True)
+    addendum = ReportVersion.objects.create(
+        route_id=route.pk, version=latest.version + 1, kind=ReportKind.ADDENDUM,
+        modality_template=latest.modality_template, findings=findings, impression=impression,
+        recommendations=recommendations, key_image_sop_instance_uids=list(key_image_sop_instance_uids or []),
+        author=radiologist,
+    )
+    _sign(route, addendum, radiologist)
+    return addendum
+
+
+# --- SLA ----------------------------------------------------------------------------------------
+
+
+def consults_escalate_overdue() -> int:
+    """Mark every open consult past its SLA due time as escalated (once), tell the hospital's
+    coordinators, and audit it on both sides. Run by beat in the public schema."""
+    now = timezone.now()
+    escalated = 0
+    overdue = (ConsultRoute.objects.filter(state__in=OPEN_STATES, sla_due_at__lt=now, escalated_at__isnull=True)
+               .exclude(state=ConsultState.RETURNED_FOR_INFO).values_list("pk", flat=True))
+    for route_id in list(overdue):
+        with transaction.atomic():
+            route = (ConsultRoute.objects.select_for_update(skip_locked=True).select_related("clinic", "hospital")
+                     .filter(pk=route_id, escalated_at__isnull=True).first())
+            if route is None:
+                continue
+            route.escalated_at = now
+            route.save(update_fields=["escalated_at", "updated_at"])
+            detail = {"state": route.state, "priority": route.priority, "sla_due_at": route.sla_due_at.isoformat()}
+            for tenant in (route.hospital, route.clinic):
+                with in_tenant(tenant):
+                    audit_record(action="consult.escalate", actor=Actor.system("sla"), object_type="consult",
+                                 object_id=route.pk, detail=detail)
+            users_email_on_commit(route.hospital, roles=frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN}),
+                                  subject=f"Overdue {route.priority} consult from {route.clinic.name}",
+                                  body=f"Consult {route.pk} was due at {route.sla_due_at:%Y-%m-%d %H:%M} UTC.")
+            escalated += 1
+    return escalated

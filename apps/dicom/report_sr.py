@@ -1,0 +1,114 @@
+"""A signed consult report as a DICOM Comprehensive SR (PS3.3 A.35.3), built with highdicom.
+
+The content tree follows the shape of TID 2000 (Basic Diagnostic Imaging Report): a root container
+"Diagnostic imaging report" holding Findings, Impression and Recommendation text items and the key
+images as IMAGE references. The SR joins the source study (its Patient and General Study modules
+come from the evidence) as a new series; its Current Requested Procedure Evidence Sequence lists the
+referenced instances. Date and time attributes come from the signing time, so building the same
+signed report twice gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import highdicom as hd
+from pydicom.dataset import Dataset
+from pydicom.sr.coding import Code
+
+DIAGNOSTIC_IMAGING_REPORT = Code("18748-4", "LN", "Diagnostic imaging report")
+FINDINGS = Code("121070", "DCM", "Findings")
+FINDING = Code("121071", "DCM", "Finding")
+IMPRESSION = Code("121073", "DCM", "Impression")
+RECOMMENDATION = Code("121075", "DCM", "Recommendation")
+KEY_IMAGE = Code("121200", "DCM", "Illustration of Finding")
+
+
+@dataclass(frozen=True)
+class SignedReport:
+    findings: str
+    impression: str
+    recommendations: str
+    signed_by: str
+    signed_at: datetime
+    institution_name: str
+    version: int
+    is_addendum: bool = False
+
+
+def build_report_sr(
+    *,
+    report: SignedReport,
+    source_datasets: Sequence[Dataset],
+    key_image_sop_instance_uids: Sequence[str],
+    series_instance_uid: str,
+    sop_instance_uid: str,
+) -> hd.sr.ComprehensiveSR:
+    """The SR for `report`; `source_datasets` are headers of the study's instances (at least one; every
+    key image among them)."""
+    if not source_datasets:
+        raise ValueError("An SR needs at least one instance of the source study as evidence.")
+    by_uid = {str(dataset.SOPInstanceUID): dataset for dataset in source_datasets}
+    missing = [uid for uid in key_image_sop_instance_uids if uid not in by_uid]
+    if missing:
+        raise ValueError(f"Key images not in the evidence: {', '.join(missing)}")
+
+    root = hd.sr.ContainerContentItem(name=DIAGNOSTIC_IMAGING_REPORT, template_id="2000")
+    children: list[hd.sr.ContentItem] = []
+    findings = hd.sr.ContainerContentItem(name=FINDINGS, relationship_type="CONTAINS")
+    findings.ContentSequence = hd.sr.ContentSequence([
+        hd.sr.TextContentItem(name=FINDING, value=report.findings or "-", relationship_type="CONTAINS"),
+    ])
+    children.append(findings)
+    if report.impression:
+        children.append(hd.sr.TextContentItem(name=IMPRESSION, value=report.impression, relationship_type="CONTAINS"))
+    if report.recommendations:
+        children.append(hd.sr.TextContentItem(
+            name=RECOMMENDATION, value=report.recommendations, relationship_type="CONTAINS",
+        ))
+    for uid in key_image_sop_instance_uids:
+        children.append(hd.sr.ImageContentItem(
+            name=KEY_IMAGE, referenced_sop_class_uid=by_uid[uid].SOPClassUID, referenced_sop_instance_uid=uid,
+            relationship_type="CONTAINS",
+        ))
+    root.ContentSequence = hd.sr.ContentSequence(children)
+
+    key_images = [by_uid[uid] for uid in key_image_sop_instance_uids]
+    evidence = key_images or [source_datasets[0]]
+    sr = hd.sr.ComprehensiveSR(
+        evidence=evidence,
+        content=root,
+        series_instance_uid=series_instance_uid,
+        series_number=900 + report.version,
+        sop_instance_uid=sop_instance_uid,
+        instance_number=1,
+        manufacturer="Imaging Cloud",
+        is_complete=True,
+        is_final=True,
+        is_verified=True,
+        institution_name=report.institution_name[:64],
+        verifying_observer_name=_person_name(report.signed_by),
+        verifying_organization=report.institution_name[:64],
+    )
+    stamp_date, stamp_time = report.signed_at.strftime("%Y%m%d"), report.signed_at.strftime("%H%M%S")
+    sr.SeriesDescription = "Consult report addendum" if report.is_addendum else "Consult report"
+    sr.ContentDate, sr.ContentTime = stamp_date, stamp_time
+    sr.SeriesDate, sr.SeriesTime = stamp_date, stamp_time
+    sr.InstanceCreationDate, sr.InstanceCreationTime = stamp_date, stamp_time
+    for item in sr.VerifyingObserverSequence:
+        item.VerificationDateTime = report.signed_at.strftime("%Y%m%d%H%M%S")
+    return sr
+
+
+def _person_name(username: str) -> str:
+    # A DICOM PN needs family^given; a username is kept whole as the family name component.
+    return username.replace("^", " ")[:64]
+
+
+def report_sr_bytes(sr: Dataset) -> bytes:
+    buffer = io.BytesIO()
+    sr.save_as(buffer, enforce_file_format=True)
+    return buffer.getvalue()
