@@ -264,8 +264,9 @@ def consult_claim(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) 
     return route
 
 
-def _reader_route(route_id: uuid.UUID | str, radiologist: str) -> ConsultRoute:
+def _reader_route(route_id: uuid.UUID | str, radiologist: str, action: str) -> ConsultRoute:
     route = _locked_route(route_id, side="hospital")
+    next_state(route.state, action)  # a state that forbids the action is a conflict, whoever asks
     if route.claimed_by != radiologist:
         raise NotYourConsult("Only the radiologist who claimed this consult may write its report.")
     return route
@@ -284,8 +285,8 @@ def report_draft_save(
     recommendations: str = "", key_image_sop_instance_uids: list[str] | None = None,
     modality_template: str | None = None, preliminary: bool = False,
 ) -> ReportVersion:
-    route = _reader_route(route_id, radiologist)
     action = "report_preliminary" if preliminary else "save_draft"
+    route = _reader_route(route_id, radiologist, action)
     draft = _draft_of(route)
     key_images = list(dict.fromkeys(key_image_sop_instance_uids or []))
     draft.findings, draft.impression, draft.recommendations = findings, impression, recommendations
@@ -330,7 +331,7 @@ def _sign(route: ConsultRoute, version: ReportVersion, radiologist: str) -> None
 @transaction.atomic
 def report_sign(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) -> ReportVersion:
     """Freeze the draft as the final report (who, when, content hash) and start delivery."""
-    route = _reader_route(route_id, radiologist)
+    route = _reader_route(route_id, radiologist, "sign")
     version = _draft_of(route)
     version.kind = ReportKind.FINAL
     route.finalized_at = timezone.now()
