@@ -28,6 +28,7 @@ from apps.consults.grants import grant_grace, in_tenant
 from apps.consults.models import ClinicConsult
 from apps.consults.notifications import users_email_on_commit
 from apps.consults.report_pdf import ReportDocument, report_pdf_bytes
+from apps.consults.services import consult_event_emit
 from apps.consults.state_machine import next_state
 from apps.core.errors import DomainError
 from apps.dicom.report_sr import SignedReport, build_report_sr, report_sr_bytes
@@ -135,6 +136,7 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
         )
         for _, subscriber in consult_delivered_subscribers():
             subscriber(event)
+        consult_event_emit(route, action="deliver", previous_state=before)
     with transaction.atomic(), in_tenant(route.hospital):
         audit_record(action="consult.deliver", actor=DELIVERY_ACTOR, object_type="consult", object_id=route.pk,
                      detail=detail)

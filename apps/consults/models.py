@@ -69,3 +69,37 @@ class ReportVersion(models.Model):
     @property
     def is_signed(self) -> bool:
         return self.signed_at is not None
+
+
+class WebhookEndpoint(models.Model):
+    """A URL of this tenant's own systems that hears about its consults (HMAC-SHA256 signed)."""
+
+    url = models.URLField(max_length=500)
+    secret = models.CharField(max_length=128)
+    description = models.CharField(max_length=200, blank=True, default="")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event for one endpoint: the delivery log (kept when the endpoint is down, nothing lost)."""
+
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    event = models.CharField(max_length=60)
+    payload = models.JSONField()
+    status = models.CharField(max_length=10, choices=WebhookDeliveryStatus.choices,
+                              default=WebhookDeliveryStatus.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_log")]

@@ -27,6 +27,7 @@ from apps.consults.grants import grant_grace, in_tenant
 from apps.consults.models import ClinicConsult, HospitalConsult, ReportKind, ReportVersion
 from apps.consults.notifications import users_email_on_commit
 from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES, next_state
+from apps.consults.webhooks import webhooks_emit
 from apps.core.errors import Forbidden, InvalidInput, NotFound
 from tenants.models import ReferralLink, TenantKind, TenantStatus
 from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
@@ -87,12 +88,25 @@ def _move(route: ConsultRoute, action: str, *, actor: Actor, detail: dict[str, A
     route.save()
     payload = {"from": before, "to": route.state, **(detail or {})}
     audit_record(action=f"consult.{action}", actor=actor, object_type="consult", object_id=route.pk, detail=payload)
+    here = current_tenant()
+    other = route.hospital if here.pk == route.clinic_id else route.clinic
     if also_audit_other_side:
-        here = current_tenant()
-        other = route.hospital if here.pk == route.clinic_id else route.clinic
         with in_tenant(other):
             audit_record(action=f"consult.{action}", actor=actor, object_type="consult", object_id=route.pk,
                          detail={**payload, "by_tenant": here.slug})
+    consult_event_emit(route, action=action, previous_state=before)
+
+
+def consult_event_emit(route: ConsultRoute, *, action: str, previous_state: str) -> None:
+    """Tell both sides' webhooks (the hospital only once the consult has been submitted)."""
+    event = {"consult_id": str(route.pk), "action": action, "state": route.state, "previous_state": previous_state,
+             "priority": route.priority, "clinic": route.clinic.slug, "hospital": route.hospital.slug,
+             "occurred_at": timezone.now().isoformat()}
+    for tenant in (route.clinic, route.hospital):
+        if tenant.pk == route.hospital_id and route.submitted_at is None:
+            continue
+        with in_tenant(tenant):
+            webhooks_emit(event=f"consult.{route.state}", payload=event)
 
 
 def content_sha256(version: ReportVersion) -> str:

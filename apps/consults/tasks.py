@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import OperationalError
 
-from apps.consults import delivery, services
+from apps.consults import delivery, services, webhooks
 from apps.storage.backends import StorageUnavailable
 
 
@@ -19,3 +19,13 @@ def consult_deliver_task(self: object, route_id: str) -> str:
 @shared_task(name="apps.consults.tasks.consults_flag_overdue", acks_late=True)
 def consults_flag_overdue() -> int:
     return services.consults_escalate_overdue()
+
+
+@shared_task(name="apps.consults.tasks.webhook_deliver_task", bind=True, acks_late=True)
+def webhook_deliver_task(self: Task, delivery_id: int) -> str:
+    status, retry_in = webhooks.webhook_deliver(delivery_id=delivery_id)
+    if retry_in is not None:
+        # Same queue (and tenant headers) as this attempt; the delivery row counts the attempts.
+        self.apply_async(args=(delivery_id,), countdown=retry_in, queue=self.request.delivery_info.get("routing_key"))
+        return "retrying"
+    return status

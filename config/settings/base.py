@@ -213,6 +213,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
 CONSULT_SLA_MINUTES = {"stat": 60, "urgent": 240, "routine": 1440}
 # How long the hospital keeps read access to a consult's studies after the consult closes.
 CONSULT_GRANT_GRACE_SECONDS = env_int("CONSULT_GRANT_GRACE_SECONDS", 3600)
+# Webhook deliveries: attempts before a delivery is marked failed, and the first retry delay
+# (doubling after each failed attempt).
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 10)
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOGGING = {

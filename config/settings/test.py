@@ -10,3 +10,6 @@ from config.settings.base import *  # noqa: E402,F401,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 DEBUG = False
+# Webhook retries in seconds, not minutes, so the failure path runs to its end in a test.
+WEBHOOK_MAX_ATTEMPTS = 3
+WEBHOOK_RETRY_BASE_SECONDS = 1

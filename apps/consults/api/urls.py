@@ -8,4 +8,6 @@ urlpatterns = [
     path("consults/<uuid:route_id>/", views.ConsultDetailView.as_view(), name="consult-detail"),
     path("consults/<uuid:route_id>/report.pdf", views.ConsultReportPdfView.as_view(), name="consult-report-pdf"),
     path("consults/<uuid:route_id>/<slug:action>/", views.ConsultActionView.as_view(), name="consult-action"),
+    path("webhooks/", views.WebhookListCreateView.as_view(), name="webhook-list"),
+    path("webhooks/<int:endpoint_id>/", views.WebhookDetailView.as_view(), name="webhook-detail"),
 ]

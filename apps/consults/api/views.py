@@ -10,16 +10,18 @@ from typing import Any
 from django.http import HttpResponse
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
+from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
-from apps.accounts.roles import CLINIC_ROLES, HOSPITAL_ROLES, TENANT_ROLES, Role
+from apps.accounts.roles import ADMIN_ROLES, CLINIC_ROLES, HOSPITAL_ROLES, TENANT_ROLES, Role
 from apps.audit.services import Actor, audit_record
-from apps.consults import selectors, services
+from apps.consults import selectors, services, webhooks
 from apps.consults.api import serializers
+from apps.consults.models import WebhookEndpoint
 from apps.core.errors import InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
 from tenants.queues import current_tenant
@@ -161,3 +163,52 @@ class TurnaroundView(GenericAPIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request) -> Response:
         return Response(selectors.turnaround(tenant=current_tenant()))
+
+
+class WebhookCreateSerializer(Serializer):
+    url = drf_serializers.URLField(max_length=500)
+    description = drf_serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+
+def _endpoint_json(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {"id": endpoint.pk, "url": endpoint.url, "description": endpoint.description,
+                            "active": endpoint.active, "created_at": endpoint.created_at}
+    if with_secret:
+        body["secret"] = endpoint.secret  # shown once, at creation
+    return body
+
+
+class WebhookListCreateView(GenericAPIView):
+    allowed_roles = ADMIN_ROLES
+    serializer_class = WebhookCreateSerializer
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response({"results": [_endpoint_json(endpoint) for endpoint in WebhookEndpoint.objects.order_by("pk")]})
+
+    @extend_schema(request=WebhookCreateSerializer, responses={201: dict})
+    def post(self, request: Request) -> Response:
+        data = WebhookCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        endpoint = webhooks.webhook_endpoint_create(actor=Actor.from_request(request), **data.validated_data)
+        return Response(_endpoint_json(endpoint, with_secret=True), status=status.HTTP_201_CREATED)
+
+
+class WebhookDetailView(GenericAPIView):
+    allowed_roles = ADMIN_ROLES
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, endpoint_id: int) -> Response:
+        endpoint = WebhookEndpoint.objects.filter(pk=endpoint_id).first()
+        if endpoint is None:
+            raise NotFound("No such webhook.", code="webhook_not_found")
+        deliveries = endpoint.deliveries.order_by("-created_at")[:100]
+        return Response({**_endpoint_json(endpoint), "deliveries": [{
+            "id": delivery.pk, "event": delivery.event, "status": delivery.status, "attempts": delivery.attempts,
+            "last_status_code": delivery.last_status_code, "last_error": delivery.last_error,
+            "created_at": delivery.created_at, "delivered_at": delivery.delivered_at,
+        } for delivery in deliveries]})
+
+    def delete(self, request: Request, endpoint_id: int) -> Response:
+        webhooks.webhook_endpoint_delete(endpoint_id=endpoint_id, actor=Actor.from_request(request))
+        return Response(status=status.HTTP_204_NO_CONTENT)
