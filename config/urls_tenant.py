@@ -1,6 +1,7 @@
 """A tenant's domain: its API, DICOMweb and pages."""
 
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from config.urls_common import api_common
 from config.urls_common import urlpatterns as common
@@ -10,4 +11,6 @@ urlpatterns = common + [
     path("dicomweb/", include("apps.dicomweb.urls")),
     path("api/v1/", include("apps.ai.api.urls")),
     path("api/v1/", include("apps.consults.api.urls")),
+    path("consults/", include("apps.consults.pages.urls")),
+    path("", RedirectView.as_view(url="/consults/", permanent=False)),
 ]

@@ -57,17 +57,22 @@ class DicomwebView(View):
             return super().dispatch(request, *args, **kwargs)
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if not header:
-            return unauthenticated("Send 'Authorization: Bearer <token>'.", "not_authenticated")
-        secret = bearer_secret(header)
-        if secret is None:
-            return unauthenticated("Authorization header must be 'Bearer <token>'.", "authentication_failed")
-        token = token_authenticate(secret)
-        if token is None:
-            return unauthenticated("Invalid, expired or revoked token for this tenant.", "authentication_failed")
-        request.user = token.user
+            # The reading pages show frames with the signed-in session (same origin, reads only).
+            signed_in = getattr(getattr(request, "user", None), "is_authenticated", False)
+            if not (signed_in and request.method in ("GET", "HEAD")):
+                return unauthenticated("Send 'Authorization: Bearer <token>'.", "not_authenticated")
+        else:
+            secret = bearer_secret(header)
+            if secret is None:
+                return unauthenticated("Authorization header must be 'Bearer <token>'.", "authentication_failed")
+            token = token_authenticate(secret)
+            if token is None:
+                return unauthenticated("Invalid, expired or revoked token for this tenant.", "authentication_failed")
+            request.user = token.user
+        user = request.user
         method = "GET" if request.method == "HEAD" else (request.method or "GET")
         roles = allowed_roles_for(self, method)
-        if roles is None or token.user.role not in roles:
+        if roles is None or getattr(user, "role", None) not in roles:
             return error_response("permission_denied", "Your role may not do this.", 403)
         try:
             study = kwargs.get("study")

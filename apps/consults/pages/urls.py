@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.consults.pages import views
+
+urlpatterns = [
+    path("", views.consult_list, name="consult-list-page"),
+    path("<uuid:route_id>/", views.consult_page, name="consult-page"),
+    path("<uuid:route_id>/report", views.consult_page_report, name="consult-page-report"),
+    path("<uuid:route_id>/<slug:action>", views.consult_page_action, name="consult-page-action"),
+]

@@ -1,0 +1,159 @@
+"""Server-rendered consult pages (session login): the clinic's list and new-consult form, the
+hospital's worklist, and the reading page (report editor beside an image panel that scrolls the
+granted series through `/dicomweb/…/rendered`). Each view calls the same services as the API."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.accounts.roles import CLINIC_ROLES, Role
+from apps.archive.models import Study
+from apps.archive.selectors import instances_for_retrieval
+from apps.audit.services import Actor
+from apps.consults import selectors, services
+from apps.consults.grants import in_tenant
+from apps.consults.pages.forms import NewConsultForm, ReportForm
+from apps.core.errors import DomainError
+from tenants.models import ReferralLink
+from tenants.queues import current_tenant
+
+# Window presets offered by the image panel: (label, center, width).
+WINDOW_PRESETS = [("Lung", -600, 1500), ("Mediastinum", 40, 400), ("Bone", 400, 1800), ("Brain", 40, 80),
+                  ("Abdomen", 50, 350)]
+
+
+def _clinic_form(request: HttpRequest, data: Any = None) -> NewConsultForm:
+    tenant = current_tenant()
+    studies = [(study.study_instance_uid,
+                f"{study.study_date or ''} {study.modalities_in_study and '/'.join(study.modalities_in_study) or ''} "
+                f"{study.study_description} — {study.patient_name or study.patient_id}")
+               for study in Study.objects.filter(deleted_at__isnull=True).order_by("-created_at")[:200]]
+    hospitals = [(link.hospital.slug, link.hospital.name)
+                 for link in ReferralLink.objects.select_related("hospital").filter(clinic=tenant, active=True)]
+    return NewConsultForm(data, studies=studies, hospitals=hospitals)
+
+
+@login_required
+def consult_list(request: HttpRequest) -> HttpResponse:
+    tenant = current_tenant()
+    if tenant.kind == "clinic":
+        form = _clinic_form(request)
+        if request.method == "POST":
+            form = _clinic_form(request, request.POST)
+            if request.user.role not in CLINIC_ROLES:  # type: ignore[union-attr]
+                return HttpResponseForbidden("Your role may not request consults.")
+            if form.is_valid():
+                try:
+                    route = services.consult_create(
+                        actor=Actor.from_request(request), requested_by=request.user.get_username(),
+                        study_instance_uids=[form.cleaned_data["study_instance_uid"]],
+                        hospital_slug=form.cleaned_data["hospital"], priority=form.cleaned_data["priority"],
+                        clinical_question=form.cleaned_data["clinical_question"],
+                        relevant_history=form.cleaned_data["relevant_history"], submit=True,
+                    )
+                    messages.success(request, "Consult sent.")
+                    return redirect("consult-page", route_id=route.pk)
+                except DomainError as error:
+                    form.add_error(None, str(error.detail))
+        views = selectors.clinic_consults(clinic=tenant)
+        return render(request, "consults/clinic_list.html", {"consults": views, "form": form})
+    views = selectors.hospital_worklist(hospital=tenant, filters=selectors.WorklistFilter(
+        states=tuple(value for value in request.GET.getlist("state") if value),
+        priority=request.GET.get("priority", ""), modality=request.GET.get("modality", ""),
+    ))
+    return render(request, "consults/worklist.html", {"consults": views})
+
+
+def _granted_images(view: selectors.ConsultView) -> list[dict[str, Any]]:
+    """Per series of the consult's studies: its instances in order, read in the clinic's schema."""
+    series: dict[str, dict[str, Any]] = {}
+    with in_tenant(view.route.clinic):
+        for uid in view.route.study_instance_uids:
+            for instance in instances_for_retrieval(study_instance_uid=uid):
+                if instance.modality in ("SR", "SEG", "KO", "PR"):
+                    continue
+                entry = series.setdefault(instance.series_instance_uid, {
+                    "study": instance.study_instance_uid, "series": instance.series_instance_uid,
+                    "modality": instance.modality, "instances": []})
+                entry["instances"].append(instance.sop_instance_uid)
+    return list(series.values())
+
+
+@login_required
+def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
+    tenant = current_tenant()
+    try:
+        view = selectors.consult_view(tenant=tenant, route_id=route_id)
+    except DomainError as error:
+        return render(request, "consults/error.html", {"detail": error.detail}, status=error.status)
+    if view.side == "clinic":
+        return render(request, "consults/clinic_detail.html", {"consult": view})
+    draft = view.reports[-1] if view.reports else None
+    form = ReportForm(initial={
+        "findings": draft.findings if draft else "", "impression": draft.impression if draft else "",
+        "recommendations": draft.recommendations if draft else "",
+        "key_images": " ".join(draft.key_image_sop_instance_uids) if draft else "",
+    })
+    can_read_images = view.route.state in ("accepted", "assigned", "in_reading", "reported", "finalized",
+                                           "amended", "delivered")
+    return render(request, "consults/reading.html", {
+        "consult": view, "form": form, "draft": draft, "presets": WINDOW_PRESETS,
+        "images": _granted_images(view) if can_read_images else [],
+        "is_reader": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
+        "mine": view.route.claimed_by == request.user.get_username(),
+    })
+
+
+PAGE_ACTIONS = {"accept", "claim"}
+
+
+@login_required
+@require_POST
+def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) -> HttpResponse:
+    """Accept (coordinator) or claim (radiologist) from the worklist or the reading page."""
+    role = request.user.role  # type: ignore[union-attr]
+    actor = Actor.from_request(request)
+    try:
+        if action == "accept" and role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN):
+            services.consult_accept(route_id=route_id, actor=actor)
+        elif action == "claim" and role == Role.RADIOLOGIST:
+            services.consult_claim(route_id=route_id, actor=actor, radiologist=request.user.get_username())
+        else:
+            return HttpResponseForbidden("Your role may not do this.")
+    except DomainError as error:
+        messages.error(request, str(error.detail))
+    return redirect("consult-page", route_id=route_id)
+
+
+@login_required
+@require_POST
+def consult_page_report(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
+    """Save the draft, or save and sign (the `sign` button)."""
+    if request.user.role != Role.RADIOLOGIST:  # type: ignore[union-attr]
+        return HttpResponseForbidden("Only radiologists write reports.")
+    form = ReportForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "The report form is not valid.")
+        return redirect("consult-page", route_id=route_id)
+    actor, username = Actor.from_request(request), request.user.get_username()
+    try:
+        services.report_draft_save(
+            route_id=route_id, actor=actor, radiologist=username, findings=form.cleaned_data["findings"],
+            impression=form.cleaned_data["impression"], recommendations=form.cleaned_data["recommendations"],
+            key_image_sop_instance_uids=form.key_image_uids(),
+        )
+        if "sign" in request.POST:
+            services.report_sign(route_id=route_id, actor=actor, radiologist=username)
+            messages.success(request, "Report signed; delivery to the clinic has started.")
+        else:
+            messages.success(request, "Draft saved.")
+    except DomainError as error:
+        messages.error(request, str(error.detail))
+    return redirect("consult-page", route_id=route_id)
