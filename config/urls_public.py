@@ -7,4 +7,6 @@ from config.urls_common import urlpatterns as common
 
 urlpatterns = common + [
     path("api/v1/", include(api_common + [path("", include("tenants.api.urls"))])),
+    # The patient's cloud film (no account: an opaque link and an access code).
+    path("film/", include("apps.films.patient_urls")),
 ]

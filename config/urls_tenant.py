@@ -11,6 +11,7 @@ urlpatterns = common + [
     path("dicomweb/", include("apps.dicomweb.urls")),
     path("api/v1/", include("apps.ai.api.urls")),
     path("api/v1/", include("apps.consults.api.urls")),
+    path("api/v1/", include("apps.films.api.urls")),
     path("consults/", include("apps.consults.pages.urls")),
     path("", RedirectView.as_view(url="/consults/", permanent=False)),
 ]

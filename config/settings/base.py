@@ -57,6 +57,7 @@ SHARED_APPS = [
     "apps.accounts",
     "apps.audit",
     "apps.consult_routing",
+    "apps.film_links",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -68,6 +69,7 @@ TENANT_APPS = [
     "apps.archive",
     "apps.ai",
     "apps.consults",
+    "apps.films",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -133,6 +135,9 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 LANGUAGE_CODE = "en"
+# The patient film page speaks the browser's language among these (apps.films.patient_views).
+LANGUAGES = [("en", "English"), ("zh-hans", "简体中文")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
@@ -255,3 +260,16 @@ STUDY_STABLE_SECONDS = env_int("STUDY_STABLE_SECONDS", 60)
 QIDO_MAX_RESULTS = env_int("QIDO_MAX_RESULTS", 1000)
 # Rendered frames and thumbnails are cached in the tenant's storage and in each process's memory.
 RENDERED_MEMORY_CACHE_BYTES = env_int("RENDERED_MEMORY_CACHE_BYTES", 64 * 1024**2)
+
+# --- Cloud film --------------------------------------------------------------------------------------
+FILM_LINK_VALID_DAYS = env_int("FILM_LINK_VALID_DAYS", 30)
+FILM_ACCESS_CODE_DIGITS = 6
+FILM_LINK_MAX_ATTEMPTS = env_int("FILM_LINK_MAX_ATTEMPTS", 5)
+FILM_LINK_LOCK_MINUTES = env_int("FILM_LINK_LOCK_MINUTES", 15)
+FILM_CODE_MAX_FAILURES_PER_IP = env_int("FILM_CODE_MAX_FAILURES_PER_IP", 30)
+FILM_SESSION_MINUTES = env_int("FILM_SESSION_MINUTES", 120)
+# Where patients open links (the platform's public domain, with its port if not 80/443).
+FILM_LINK_HOST = env_str("FILM_LINK_HOST", PLATFORM_DOMAIN)
+FILM_LINK_HTTPS = env_str("FILM_LINK_HTTPS", "false").lower() == "true"
+# Dotted path of the SMS sender class; the default logs (masked number, no content) and sends nothing.
+FILM_SMS_SENDER = env_str("FILM_SMS_SENDER", "apps.films.services.LoggingSmsSender")

@@ -1,0 +1,294 @@
+"""Cloud film use cases: request a film, render it (a `film` task), issue, open and revoke links.
+
+A link's token (secrets.token_urlsafe(32): 256 bits) and its 6-digit access code are shown once, to
+the clinic user who issues them; only their hashes are kept. Opening a link needs the code: wrong
+codes count against the link (locked for FILM_LINK_LOCK_MINUTES after FILM_LINK_MAX_ATTEMPTS) and
+against the client address (FILM_CODE_MAX_FAILURES_PER_IP in 15 minutes, across links).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from django.db import transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from apps.archive.models import Study
+from apps.archive.retrieval import InstanceUnreadable, read_dataset
+from apps.archive.selectors import InstanceFile, instances_for_retrieval
+from apps.audit.services import Actor, audit_record
+from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from apps.dicom.film_sheet import (
+    LAYOUTS,
+    Layout,
+    SheetHeader,
+    compose_sheets,
+    film_image,
+    sheet_jpeg,
+    sheets_pdf,
+)
+from apps.dicom.rendering import RenderingNotPossible
+from apps.film_links.models import FilmCodeAttempt, FilmLink
+from apps.films.models import Film, FilmState
+from apps.storage.tenant_storage import storage_for
+from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
+
+NOT_IMAGES = frozenset({"SR", "SEG", "KO", "PR", "RTSTRUCT", "DOC"})
+FILM_ACTOR = Actor.system("film")
+
+
+class FilmNotFound(NotFound):
+    code = "film_not_found"
+
+
+class StudyNotFound(NotFound):
+    code = "study_not_found"
+
+
+class LinkNotFound(NotFound):
+    """Unknown, revoked or expired: the same answer for each, so a token cannot be probed."""
+
+    code = "film_link_invalid"
+
+
+class LinkLocked(DomainError):
+    code = "film_link_locked"
+    status = 429
+
+
+class WrongAccessCode(Forbidden):
+    code = "wrong_access_code"
+
+
+class FilmNotReady(Conflict):
+    code = "film_not_ready"
+
+
+def _setting(name: str, default: Any) -> Any:
+    return getattr(settings, name, default)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- films --------------------------------------------------------------------------------------
+
+
+def film_request(
+    *, study_instance_uid: str, actor: Actor, requested_by: str, layout: str = Layout.FOUR,
+    key_image_sop_instance_uids: Sequence[str] = (), report: dict[str, Any] | None = None,
+    report_pdf_key: str = "", consult_id: int | None = None,
+) -> Film:
+    """Queue a film of a study of this tenant's archive (one per consult: a new report re-makes it)."""
+    if layout not in LAYOUTS:
+        raise InvalidInput(f"layout must be one of {', '.join(LAYOUTS)}.", code="invalid_layout")
+    if not Study.objects.filter(study_instance_uid=study_instance_uid, deleted_at__isnull=True).exists():
+        raise StudyNotFound("No such study in this archive.")
+    values = {"study_instance_uid": study_instance_uid, "layout": layout, "requested_by": requested_by,
+              "key_image_sop_instance_uids": list(key_image_sop_instance_uids), "report": report,
+              "report_pdf_key": report_pdf_key, "state": FilmState.QUEUED, "sheet_keys": [], "sheets_pdf_key": "",
+              "error_detail": "", "finished_at": None}
+    with transaction.atomic():
+        if consult_id is not None:
+            film, _ = Film.objects.update_or_create(consult_id=consult_id, defaults=values)
+        else:
+            film = Film.objects.create(**values)
+        audit_record(action="film.request", actor=actor, object_type="film", object_id=film.pk,
+                     detail={"study": study_instance_uid, "layout": layout, "consult": consult_id})
+        from apps.films.tasks import film_render_task
+
+        enqueue_on_commit(film_render_task, tenant=current_tenant(), work=WorkKind.FILM, args=(film.pk,))
+    return film
+
+
+def film_images(film: Film) -> list[InstanceFile]:
+    """The key images if the report named them, else the middle image of each image series."""
+    files = [file for file in instances_for_retrieval(study_instance_uid=film.study_instance_uid)
+             if file.has_pixels and file.modality not in NOT_IMAGES]
+    if film.key_image_sop_instance_uids:
+        by_uid = {file.sop_instance_uid: file for file in files}
+        chosen = [by_uid[uid] for uid in film.key_image_sop_instance_uids if uid in by_uid]
+        if chosen:
+            return chosen
+    series: dict[str, list[InstanceFile]] = {}
+    for file in files:
+        series.setdefault(file.series_instance_uid, []).append(file)
+    return [members[len(members) // 2] for members in series.values()]
+
+
+def film_render(*, film_id: int) -> str:
+    """Render the film's sheets (JPEG each, and one printable PDF); idempotent."""
+    with transaction.atomic():
+        film = Film.objects.select_for_update().filter(pk=film_id).first()
+        if film is None:
+            return "gone"
+        if film.state == FilmState.READY:
+            return "already_ready"
+        film.state = FilmState.RUNNING
+        film.save(update_fields=["state"])
+    storage = storage_for(current_tenant())
+    written: list[str] = []
+    try:
+        files = film_images(film)
+        if not files:
+            raise RenderingNotPossible("the study has no images to print")
+        datasets = [read_dataset(storage, file) for file in files]
+        sheets = compose_sheets([film_image(dataset) for dataset in datasets], SheetHeader.from_dataset(datasets[0]),
+                                Layout(film.layout))
+        for number, sheet in enumerate(sheets, start=1):
+            key = f"films/{film.pk}/sheet-{number}.jpg"
+            storage.put_bytes(key, sheet_jpeg(sheet), content_type="image/jpeg")
+            written.append(key)
+        pdf_key = f"films/{film.pk}/film.pdf"
+        storage.put_bytes(pdf_key, sheets_pdf(sheets), content_type="application/pdf")
+        written.append(pdf_key)
+    except (RenderingNotPossible, InstanceUnreadable, ValueError) as error:
+        for key in written:  # a failed film keeps nothing partial
+            storage.delete(key)
+        Film.objects.filter(pk=film_id).update(state=FilmState.FAILED, error_detail=str(error)[:500],
+                                               finished_at=timezone.now())
+        with transaction.atomic():
+            audit_record(action="film.render", actor=FILM_ACTOR, object_type="film", object_id=film_id,
+                         outcome="failure", detail={"error": str(error)[:500]})
+        return "failed"
+    with transaction.atomic():
+        Film.objects.filter(pk=film_id).update(
+            state=FilmState.READY, sheet_keys=written[:-1], sheets_pdf_key=written[-1], image_count=len(files),
+            finished_at=timezone.now(), error_detail="")
+        audit_record(action="film.render", actor=FILM_ACTOR, object_type="film", object_id=film_id,
+                     detail={"sheets": len(written) - 1, "images": len(files)})
+    return "ready"
+
+
+# --- links --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IssuedLink:
+    link: FilmLink
+    token: str
+    access_code: str
+    url: str
+
+
+def film_link_url(token: str) -> str:
+    scheme = "https" if _setting("FILM_LINK_HTTPS", False) else "http"
+    return f"{scheme}://{_setting('FILM_LINK_HOST', settings.PLATFORM_DOMAIN)}/film/{token}"
+
+
+def film_link_issue(
+    *, film_id: int, actor: Actor, created_by: str, valid_days: int | None = None, phone_number: str = "",
+) -> IssuedLink:
+    """A new link to the film; the token and code are in the result only."""
+    film = Film.objects.filter(pk=film_id).first()
+    if film is None:
+        raise FilmNotFound("No such film.")
+    days = valid_days if valid_days is not None else int(_setting("FILM_LINK_VALID_DAYS", 30))
+    if not 1 <= days <= 365:
+        raise InvalidInput("valid_days must be between 1 and 365.", code="invalid_validity")
+    token = secrets.token_urlsafe(32)
+    digits = int(_setting("FILM_ACCESS_CODE_DIGITS", 6))
+    code = "".join(secrets.choice("0123456789") for _ in range(digits))
+    with transaction.atomic():
+        link = FilmLink.objects.create(
+            token_hash=token_hash(token), tenant=current_tenant(), film_id=film.pk, code_hash=make_password(code),
+            expires_at=timezone.now() + timedelta(days=days), created_by=created_by,
+        )
+        audit_record(action="film_link.issue", actor=actor, object_type="film_link", object_id=link.pk,
+                     detail={"film": film.pk, "expires_at": link.expires_at.isoformat(), "sms": bool(phone_number)})
+    issued = IssuedLink(link=link, token=token, access_code=code, url=film_link_url(token))
+    if phone_number:
+        sms_sender().send(phone_number=phone_number, text=f"Your imaging results: {issued.url}")
+    return issued
+
+
+@transaction.atomic
+def film_link_revoke(*, link_id: int, actor: Actor) -> FilmLink:
+    link = FilmLink.objects.select_for_update().filter(pk=link_id, tenant=current_tenant()).first()
+    if link is None:
+        raise LinkNotFound("No such link.")
+    if link.revoked_at is None:
+        link.revoked_at = timezone.now()
+        link.save(update_fields=["revoked_at"])
+        audit_record(action="film_link.revoke", actor=actor, object_type="film_link", object_id=link.pk)
+    return link
+
+
+def film_link_resolve(token: str) -> FilmLink:
+    """The live link of `token` (public schema), or LinkNotFound."""
+    link = FilmLink.objects.select_related("tenant").filter(token_hash=token_hash(token)).first()
+    if link is None or link.revoked_at is not None or link.expires_at <= timezone.now() or not link.tenant.is_active:
+        raise LinkNotFound("This film link is invalid or has expired.")
+    return link
+
+
+def film_link_open(*, token: str, code: str, client_ip: str) -> FilmLink:
+    """Check the access code; count failures per link and per client address."""
+    window_start = timezone.now() - timedelta(minutes=15)
+    if FilmCodeAttempt.objects.filter(client_ip=client_ip, created_at__gte=window_start).count() >= int(
+            _setting("FILM_CODE_MAX_FAILURES_PER_IP", 30)):
+        raise LinkLocked("Too many wrong codes from this address. Try again later.")
+    # Wrong codes leave the block normally, so their count commits before the error is raised.
+    with transaction.atomic():
+        link = film_link_resolve(token)
+        link = FilmLink.objects.select_for_update().select_related("tenant").get(pk=link.pk)
+        now = timezone.now()
+        if link.locked_until and link.locked_until > now:
+            raise LinkLocked("Too many wrong codes. Try again later.")
+        if not check_password(code.strip(), link.code_hash):
+            link.failed_attempts += 1
+            locked = link.failed_attempts >= int(_setting("FILM_LINK_MAX_ATTEMPTS", 5))
+            if locked:
+                link.locked_until = now + timedelta(minutes=int(_setting("FILM_LINK_LOCK_MINUTES", 15)))
+                link.failed_attempts = 0
+            link.save(update_fields=["failed_attempts", "locked_until"])
+            FilmCodeAttempt.objects.create(client_ip=client_ip)
+            _audit_in_tenant(link, "film_link.wrong_code", client_ip, {"locked": locked})
+        else:
+            link.failed_attempts, link.locked_until, link.last_opened_at = 0, None, now
+            link.save(update_fields=["failed_attempts", "locked_until", "last_opened_at"])
+            _audit_in_tenant(link, "film_link.open", client_ip, {})
+            return link
+    raise (LinkLocked("Too many wrong codes. Try again later.") if link.locked_until
+           else WrongAccessCode("The access code is not right."))
+
+
+def _audit_in_tenant(link: FilmLink, action: str, client_ip: str, detail: dict[str, Any]) -> None:
+    from django_tenants.utils import tenant_context
+
+    with tenant_context(link.tenant):
+        audit_record(action=action, actor=Actor(kind="link", identifier=str(link.pk), name="film link",
+                                                client_ip=client_ip),
+                     object_type="film_link", object_id=link.pk, detail={"film": link.film_id, **detail})
+
+
+def film_access_record(*, link: FilmLink, action: str, client_ip: str, detail: dict[str, Any] | None = None) -> None:
+    """A view or download through a link, in the tenant's audit trail (call in the tenant's schema)."""
+    audit_record(action=action, actor=Actor(kind="link", identifier=str(link.pk), name="film link",
+                                            client_ip=client_ip),
+                 object_type="film_link", object_id=link.pk, detail={"film": link.film_id, **(detail or {})})
+
+
+# --- SMS ----------------------------------------------------------------------------------------
+
+
+class LoggingSmsSender:
+    """The default: logs that a message went out, with the number masked and no content."""
+
+    def send(self, *, phone_number: str, text: str) -> None:
+        import logging
+
+        logging.getLogger("apps.films.sms").info("film link SMS to ***%s (%d characters)", phone_number[-3:], len(text))
+
+
+def sms_sender() -> Any:
+    return import_string(_setting("FILM_SMS_SENDER", "apps.films.services.LoggingSmsSender"))()
