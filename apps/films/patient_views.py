@@ -53,7 +53,8 @@ def _language(request: HttpRequest) -> str:
 
 def _private(response: HttpResponse, language: str | None = None) -> HttpResponse:
     response["Cache-Control"] = NO_STORE
-    response["Referrer-Policy"] = "no-referrer"
+    # The URL holds the token: never send it to another site (same-origin keeps the CSRF Origin check working).
+    response["Referrer-Policy"] = "same-origin"
     response["X-Robots-Tag"] = "noindex"
     if language:
         response["Content-Language"] = language

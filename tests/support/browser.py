@@ -43,6 +43,8 @@ def screenshot(driver: Any, name: str) -> Path:
     return path
 
 
-def tenant_url(platform: Any, tenant_key: str, path: str) -> str:
+def tenant_url(platform: Any, tenant_key: str | None, path: str) -> str:
+    """The live server's URL on a tenant's domain (None: the platform's public domain)."""
     port = platform.base_url.rsplit(":", 1)[1]
-    return f"http://{platform.domains[tenant_key]}:{port}{path}"
+    host = platform.domains[tenant_key] if tenant_key else "localhost"
+    return f"http://{host}:{port}{path}"
