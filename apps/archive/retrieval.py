@@ -20,7 +20,6 @@ from typing import Literal
 
 import pydicom
 from django.conf import settings
-from django.db import connection
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -36,6 +35,7 @@ from apps.dicom.transcode import (
 )
 from apps.storage.backends import ObjectNotFound, StorageUnavailable
 from apps.storage.tenant_storage import TenantStorage
+from tenants.connection import tenant_connection
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ _cache_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rendered-c
 
 def _memory_key(relative_key: str) -> tuple[str, str]:
     # Relative keys repeat across tenants (the same UIDs may exist in two tenants): add the schema.
-    return (connection.schema_name, relative_key)
+    return (tenant_connection().schema_name, relative_key)
 
 
 # --- originals ---------------------------------------------------------------------------------------------

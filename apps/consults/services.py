@@ -395,7 +395,7 @@ def consults_escalate_overdue() -> int:
                 continue
             route.escalated_at = now
             route.save(update_fields=["escalated_at", "updated_at"])
-            detail = {"state": route.state, "priority": route.priority, "sla_due_at": route.sla_due_at.isoformat()}
+            detail = {"state": route.state, "priority": route.priority, "sla_due_at": str(route.sla_due_at)}
             for tenant in (route.hospital, route.clinic):
                 with in_tenant(tenant):
                     audit_record(action="consult.escalate", actor=Actor.system("sla"), object_type="consult",

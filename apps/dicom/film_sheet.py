@@ -178,7 +178,7 @@ def _place(sheet: Image.Image, draw: ImageDraw.ImageDraw, image: FilmImage, cell
     x, y = left + (width - size[0]) // 2, top + (height - size[1]) // 2
     sheet.paste(picture, (x, y))
     draw.rectangle((left, top, left + width - 1, top + height - 1), outline=90)
-    line = font.size + 4 if isinstance(font, ImageFont.FreeTypeFont) else 14
+    line = int(font.size) + 4 if isinstance(font, ImageFont.FreeTypeFont) else 14
     draw.text((left + 6, top + 4), f"Se {image.series_number}  Im {image.instance_number}", fill=255, font=font)
     if image.window is not None:
         draw.text((left + 6, top + height - line - 4), f"W {image.window[1]:g}  L {image.window[0]:g}", fill=255, font=font)

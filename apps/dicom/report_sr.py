@@ -95,9 +95,10 @@ def build_report_sr(
     )
     stamp_date, stamp_time = report.signed_at.strftime("%Y%m%d"), report.signed_at.strftime("%H%M%S")
     sr.SeriesDescription = "Consult report addendum" if report.is_addendum else "Consult report"
-    sr.ContentDate, sr.ContentTime = stamp_date, stamp_time
-    sr.SeriesDate, sr.SeriesTime = stamp_date, stamp_time
-    sr.InstanceCreationDate, sr.InstanceCreationTime = stamp_date, stamp_time
+    for keyword in ("ContentDate", "SeriesDate", "InstanceCreationDate"):
+        setattr(sr, keyword, stamp_date)
+    for keyword in ("ContentTime", "SeriesTime", "InstanceCreationTime"):
+        setattr(sr, keyword, stamp_time)
     for item in sr.VerifyingObserverSequence:
         item.VerificationDateTime = report.signed_at.strftime("%Y%m%d%H%M%S")
     return sr

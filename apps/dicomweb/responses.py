@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.archive import retrieval
 from apps.archive.selectors import InstanceFile
@@ -131,7 +132,7 @@ def not_modified(request: HttpRequest, etag: str) -> bool:
 
 def virtual_body_response(
     request: HttpRequest, body: VirtualBody, content_type: str, etag: str, *, cache_control: str = "private, no-cache"
-) -> HttpResponse:
+) -> HttpResponseBase:
     """200 (or 206 for a single satisfiable Range, 416 for an unsatisfiable one, 304 if unchanged)."""
     headers = {"ETag": etag, "Accept-Ranges": "bytes", "Cache-Control": cache_control}
     if not_modified(request, etag):

@@ -19,6 +19,7 @@ from typing import Any
 
 from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.csrf import csrf_protect
@@ -51,7 +52,7 @@ def _language(request: HttpRequest) -> str:
     return translation.get_language_from_request(request, check_path=False)
 
 
-def _private(response: HttpResponse, language: str | None = None) -> HttpResponse:
+def _private(response: HttpResponseBase, language: str | None = None) -> HttpResponseBase:
     response["Cache-Control"] = NO_STORE
     # The URL holds the token: never send it to another site (same-origin keeps the CSRF Origin check working).
     response["Referrer-Policy"] = "same-origin"
@@ -75,19 +76,19 @@ def _grant_session(request: HttpRequest, link: FilmLink) -> None:
     request.session.cycle_key()
 
 
-def _invalid(request: HttpRequest, status: int = 404) -> HttpResponse:
+def _invalid(request: HttpRequest, status: int = 404) -> HttpResponseBase:
     with translation.override(_language(request)):
         return _private(render(request, "films/invalid.html", status=status))
 
 
-FilmView = Callable[..., HttpResponse]
+FilmView = Callable[..., HttpResponseBase]
 
 
 def film_access(view: FilmView) -> FilmView:
     """Resolve the link, require the session it opened, and run `view` in the tenant's schema."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, token: str, *args: Any, **kwargs: Any) -> HttpResponseBase:
         try:
             link = film_link_resolve(token)
         except LinkNotFound:
@@ -104,7 +105,7 @@ def film_access(view: FilmView) -> FilmView:
 
 
 @csrf_protect
-def film_page(request: HttpRequest, token: str) -> HttpResponse:
+def film_page(request: HttpRequest, token: str) -> HttpResponseBase:
     language = _language(request)
     with translation.override(language):
         try:
@@ -203,7 +204,7 @@ def film_frame(request: HttpRequest, link: FilmLink, film: Film, series_index: i
 
 
 @film_access
-def film_download(request: HttpRequest, link: FilmLink, film: Film) -> HttpResponse:
+def film_download(request: HttpRequest, link: FilmLink, film: Film) -> FileResponse:
     """The study's original DICOM files in a zip with a DICOMDIR (PS3.10 media directory)."""
     storage = _storage(link)
     files = instances_for_retrieval(study_instance_uid=film.study_instance_uid)

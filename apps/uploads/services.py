@@ -14,6 +14,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from apps.accounts.models import User
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from apps.storage.backends import ObjectNotFound
@@ -79,7 +80,7 @@ def display_name(raw_name: str) -> str:
     return cleaned[:200]
 
 
-def upload_session_open(*, user: object, label: str = "", idempotency_key: str = "", actor: Actor) -> UploadSession:
+def upload_session_open(*, user: User, label: str = "", idempotency_key: str = "", actor: Actor) -> UploadSession:
     """Open a session; the same Idempotency-Key from the same user returns the session it opened."""
     if idempotency_key:
         existing = UploadSession.objects.filter(created_by=user, idempotency_key=idempotency_key).first()
@@ -187,9 +188,9 @@ def upload_session_cancel(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
 
 def _record_item(upload_file: UploadFile, member_name: str, outcome: IngestOutcome) -> None:
     counter = {
-        UploadItemStatus.STORED: "items_stored",
-        UploadItemStatus.DUPLICATE: "items_duplicate",
-        UploadItemStatus.FAILED: "items_failed",
+        UploadItemStatus.STORED.value: "items_stored",
+        UploadItemStatus.DUPLICATE.value: "items_duplicate",
+        UploadItemStatus.FAILED.value: "items_failed",
     }[outcome.status]
     with transaction.atomic():
         _, created = UploadItem.objects.get_or_create(

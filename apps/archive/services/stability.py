@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from apps.archive.events import StudyStable, study_stable_subscribers
 from apps.archive.models import Study
 from apps.audit.services import Actor, audit_record
+from tenants.connection import tenant_connection
 
 _ARCHIVE_ACTOR = Actor.system("archive.stability")
 
@@ -41,7 +42,7 @@ def studies_mark_stable(*, stable_after_seconds: int, limit: int = 500) -> list[
             study.stable_at = timezone.now()
             study.save(update_fields=["stable_at"])
             event = StudyStable(
-                tenant_slug=getattr(connection.tenant, "slug", ""),
+                tenant_slug=getattr(tenant_connection().tenant, "slug", ""),
                 study_id=study.pk,
                 study_instance_uid=study.study_instance_uid,
                 patient_id=study.patient_id,

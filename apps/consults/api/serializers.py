@@ -66,11 +66,12 @@ def consult_json(view: ConsultView) -> dict[str, Any]:
             "report_pdf_available": bool(record.report_pdf_key),
         })
     if view.hospital_record is not None:
-        record = view.hospital_record
+        worklist_entry = view.hospital_record
         body.update({
-            "clinical_question": record.clinical_question, "relevant_history": record.relevant_history,
-            "clinic_name": record.clinic_name, "studies": record.study_summary.get("studies", []),
-            "return_question": record.return_question, "reject_reason": record.reject_reason,
+            "clinical_question": worklist_entry.clinical_question,
+            "relevant_history": worklist_entry.relevant_history, "clinic_name": worklist_entry.clinic_name,
+            "studies": worklist_entry.study_summary.get("studies", []),
+            "return_question": worklist_entry.return_question, "reject_reason": worklist_entry.reject_reason,
             "triage": view.triage,
         })
     if view.reports:

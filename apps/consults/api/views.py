@@ -118,9 +118,9 @@ ACTIONS: dict[str, tuple[frozenset[str], type[Serializer] | None, Action]] = {
 class ConsultActionView(GenericAPIView):
     """POST /consults/{id}/{action}/: one workflow step (409 `invalid_transition` when the state forbids it)."""
 
-    allowed_roles = CLINIC_ROLES | HOSPITAL_ROLES
+    allowed_roles: frozenset[str] = frozenset(CLINIC_ROLES | HOSPITAL_ROLES)
 
-    def get_permissions(self) -> list[Any]:
+    def get_permissions(self) -> Any:
         action = self.kwargs.get("action", "")
         self.allowed_roles = ACTIONS[action][0] if action in ACTIONS else frozenset()
         return super().get_permissions()

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
+from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
@@ -52,7 +53,7 @@ class DicomwebView(View):
     allowed_roles_by_method: dict[str, frozenset[str]] = {}
     http_method_names = ["get", "head", "post", "delete", "options"]
 
-    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method == "OPTIONS":
             return super().dispatch(request, *args, **kwargs)
         header = request.META.get("HTTP_AUTHORIZATION", "")

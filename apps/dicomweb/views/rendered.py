@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.archive import retrieval, selectors, services
 from apps.archive.selectors import InstanceFile
@@ -27,12 +28,12 @@ from tenants.queues import current_tenant
 RENDERED_CACHE_CONTROL = "private, max-age=86400"
 
 
-def _image_response(request: HttpRequest, data: bytes, etag: str, media_type: str, multipart: bool) -> HttpResponse:
+def _image_response(request: HttpRequest, data: bytes, etag: str, media_type: str, multipart: bool) -> HttpResponseBase:
     quoted = f'"{etag}"'
     if not_modified(request, quoted):
         return HttpResponse(status=304, headers={"ETag": quoted, "Cache-Control": RENDERED_CACHE_CONTROL})
     if multipart:
-        response: HttpResponse = generated_multipart([(media_type, lambda: data)], media_type, boundary=new_boundary())
+        response: HttpResponseBase = generated_multipart([(media_type, lambda: data)], media_type, boundary=new_boundary())
     else:
         response = HttpResponse(data, content_type=media_type)
     response["ETag"] = quoted
@@ -47,7 +48,7 @@ def _options(request: HttpRequest, media_type: RenderedMediaType, frame_index: i
 
 def rendered_instance(
     request: HttpRequest, actor: Actor, *, study: str, series: str, sop: str, frame_list: str | None = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     """An instance (its first frame) or one frame, rendered as JPEG or PNG."""
     media_type, multipart = negotiation.rendered_media_type(request.headers.get("Accept"))
     frame_number = 1
@@ -85,7 +86,7 @@ def _render_part(storage: TenantStorage, item: InstanceFile, options: RenderOpti
     return render
 
 
-def rendered_collection(request: HttpRequest, actor: Actor, *, study: str, series: str | None = None) -> HttpResponse:
+def rendered_collection(request: HttpRequest, actor: Actor, *, study: str, series: str | None = None) -> HttpResponseBase:
     """Every image of a study or series rendered (first frame each), as multipart/related."""
     media_type, _ = negotiation.rendered_media_type(request.headers.get("Accept"))
     files = selectors.instances_for_retrieval(study_instance_uid=study, series_instance_uid=series)
@@ -111,7 +112,7 @@ def rendered_collection(request: HttpRequest, actor: Actor, *, study: str, serie
 def thumbnail(
     request: HttpRequest, actor: Actor, *, study: str, series: str | None = None, sop: str | None = None,
     frame_list: str | None = None,
-) -> HttpResponse:
+) -> HttpResponseBase:
     """A small image of a study, series, instance or frame (PS3.18 §10.4.1.1.4): its middle image."""
     media_type, multipart = negotiation.rendered_media_type(request.headers.get("Accept"))
     if sop is not None and series is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.archive import services
 from apps.archive.attributes import Level
@@ -17,10 +18,10 @@ class StudiesView(DicomwebView):
 
     allowed_roles_by_method = {"GET": READER_ROLES, "POST": STORER_ROLES}
 
-    def get(self, request: HttpRequest) -> HttpResponse:
+    def get(self, request: HttpRequest) -> HttpResponseBase:
         return search(request, self.actor(), Level.STUDY)
 
-    def post(self, request: HttpRequest) -> HttpResponse:
+    def post(self, request: HttpRequest) -> HttpResponseBase:
         return store(request, self.actor(), None)
 
 
@@ -29,13 +30,13 @@ class StudyView(DicomwebView):
 
     allowed_roles_by_method = {"GET": READER_ROLES, "POST": STORER_ROLES, "DELETE": DELETER_ROLES}
 
-    def get(self, request: HttpRequest, study: str) -> HttpResponse:
+    def get(self, request: HttpRequest, study: str) -> HttpResponseBase:
         return retrieve.retrieve_instances(request, self.actor(), study=study)
 
-    def post(self, request: HttpRequest, study: str) -> HttpResponse:
+    def post(self, request: HttpRequest, study: str) -> HttpResponseBase:
         return store(request, self.actor(), study)
 
-    def delete(self, request: HttpRequest, study: str) -> HttpResponse:
+    def delete(self, request: HttpRequest, study: str) -> HttpResponseBase:
         services.study_delete(study_instance_uid=study, actor=self.actor())
         return HttpResponse(status=204)
 
@@ -45,10 +46,10 @@ class SeriesView(DicomwebView):
 
     allowed_roles_by_method = {"GET": READER_ROLES, "DELETE": DELETER_ROLES}
 
-    def get(self, request: HttpRequest, study: str, series: str) -> HttpResponse:
+    def get(self, request: HttpRequest, study: str, series: str) -> HttpResponseBase:
         return retrieve.retrieve_instances(request, self.actor(), study=study, series=series)
 
-    def delete(self, request: HttpRequest, study: str, series: str) -> HttpResponse:
+    def delete(self, request: HttpRequest, study: str, series: str) -> HttpResponseBase:
         services.series_delete(study_instance_uid=study, series_instance_uid=series, actor=self.actor())
         return HttpResponse(status=204)
 
@@ -56,7 +57,7 @@ class SeriesView(DicomwebView):
 class InstanceView(DicomwebView):
     allowed_roles = READER_ROLES
 
-    def get(self, request: HttpRequest, study: str, series: str, sop: str) -> HttpResponse:
+    def get(self, request: HttpRequest, study: str, series: str, sop: str) -> HttpResponseBase:
         return retrieve.retrieve_instances(request, self.actor(), study=study, series=series, sop=sop)
 
 
@@ -65,21 +66,21 @@ class MetadataView(DicomwebView):
 
     allowed_roles = READER_ROLES
 
-    def get(self, request: HttpRequest, study: str, series: str | None = None, sop: str | None = None) -> HttpResponse:
+    def get(self, request: HttpRequest, study: str, series: str | None = None, sop: str | None = None) -> HttpResponseBase:
         return retrieve.metadata(request, self.actor(), study=study, series=series, sop=sop)
 
 
 class FramesView(DicomwebView):
     allowed_roles = READER_ROLES
 
-    def get(self, request: HttpRequest, study: str, series: str, sop: str, frames: str) -> HttpResponse:
+    def get(self, request: HttpRequest, study: str, series: str, sop: str, frames: str) -> HttpResponseBase:
         return retrieve.frames(request, self.actor(), study=study, series=series, sop=sop, frame_list=frames)
 
 
 class BulkDataView(DicomwebView):
     allowed_roles = READER_ROLES
 
-    def get(self, request: HttpRequest, study: str, series: str, sop: str, tag_path: str) -> HttpResponse:
+    def get(self, request: HttpRequest, study: str, series: str, sop: str, tag_path: str) -> HttpResponseBase:
         return retrieve.bulk_data(request, self.actor(), study=study, series=series, sop=sop, tag_path=tag_path)
 
 
@@ -91,7 +92,7 @@ class RenderedView(DicomwebView):
     def get(
         self, request: HttpRequest, study: str, series: str | None = None, sop: str | None = None,
         frames: str | None = None,
-    ) -> HttpResponse:
+    ) -> HttpResponseBase:
         if sop is None:
             return rendered.rendered_collection(request, self.actor(), study=study, series=series)
         assert series is not None
@@ -106,5 +107,5 @@ class ThumbnailView(DicomwebView):
     def get(
         self, request: HttpRequest, study: str, series: str | None = None, sop: str | None = None,
         frames: str | None = None,
-    ) -> HttpResponse:
+    ) -> HttpResponseBase:
         return rendered.thumbnail(request, self.actor(), study=study, series=series, sop=sop, frame_list=frames)

@@ -6,6 +6,7 @@ import zlib
 from collections.abc import Callable, Iterator
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
@@ -48,7 +49,7 @@ from apps.storage.tenant_storage import TenantStorage, storage_for
 from tenants.queues import current_tenant
 
 
-def _not_found(what: str) -> HttpResponse:
+def _not_found(what: str) -> HttpResponseBase:
     return error_response("not_found", f"No {what} here.", 404)
 
 
@@ -77,7 +78,7 @@ def _what(study: str, series: str | None, sop: str | None) -> str:
 
 def retrieve_instances(
     request: HttpRequest, actor: Actor, *, study: str, series: str | None = None, sop: str | None = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     files = selectors.instances_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     if not files:
         return _not_found(_what(study, series, sop))
@@ -130,7 +131,7 @@ def _producer(storage: TenantStorage, item: InstanceFile) -> Callable[[], bytes]
     return lambda: _explicit_little_endian(storage, item)
 
 
-def _zip_response(files: list[InstanceFile], storage: TenantStorage, *, transcode: bool, study: str) -> HttpResponse:
+def _zip_response(files: list[InstanceFile], storage: TenantStorage, *, transcode: bool, study: str) -> HttpResponseBase:
     def entries() -> Iterator[tuple[str, Iterator[bytes]]]:
         for item in files:
             name = f"{item.study_instance_uid}/{item.series_instance_uid}/{item.sop_instance_uid}.dcm"
@@ -144,7 +145,7 @@ def _zip_response(files: list[InstanceFile], storage: TenantStorage, *, transcod
 
 def metadata(
     request: HttpRequest, actor: Actor, *, study: str, series: str | None = None, sop: str | None = None
-) -> HttpResponse:
+) -> HttpResponseBase:
     """Study, series or instance metadata (PS3.18 §10.4.1.1.2): the stored JSON, joined."""
     if not negotiation.accepts_json(request.headers.get("Accept")):
         return error_response("not_acceptable", "Metadata is application/dicom+json.", 406)
@@ -199,7 +200,7 @@ def _frame_choice(choices: list[FramesRepresentation], item: InstanceFile) -> Fr
 
 def frames(
     request: HttpRequest, actor: Actor, *, study: str, series: str, sop: str, frame_list: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     numbers = parse_frame_list(frame_list)
     if numbers is None:
         return error_response("invalid_frame_list", "Frame numbers are 1-based integers separated by commas.", 400)
@@ -259,7 +260,7 @@ def _element_at(dataset: Dataset, tag_path: str) -> tuple[int, object] | None:
 
 def bulk_data(
     request: HttpRequest, actor: Actor, *, study: str, series: str, sop: str, tag_path: str
-) -> HttpResponse:
+) -> HttpResponseBase:
     container = negotiation.bulk_data_container(request.headers.get("Accept"))
     item = selectors.instance_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     if item is None:

@@ -6,6 +6,7 @@ from urllib.parse import parse_qsl
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.archive import selectors, services
 from apps.archive.attributes import BY_KEYWORD, Level
@@ -27,7 +28,7 @@ def search(
     *,
     study_instance_uid: str | None = None,
     series_instance_uid: str | None = None,
-) -> HttpResponse:
+) -> HttpResponseBase:
     if not accepts_json(request.headers.get("Accept")):
         return error_response("not_acceptable", "QIDO-RS results are application/dicom+json.", 406)
     parameters = parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True)
@@ -76,7 +77,7 @@ class SeriesSearchView(DicomwebView):
 
     allowed_roles = READER_ROLES
 
-    def get(self, request: HttpRequest, study: str | None = None) -> HttpResponse:
+    def get(self, request: HttpRequest, study: str | None = None) -> HttpResponseBase:
         return search(request, self.actor(), Level.SERIES, study_instance_uid=study)
 
 
@@ -85,5 +86,5 @@ class InstancesSearchView(DicomwebView):
 
     allowed_roles = READER_ROLES
 
-    def get(self, request: HttpRequest, study: str | None = None, series: str | None = None) -> HttpResponse:
+    def get(self, request: HttpRequest, study: str | None = None, series: str | None = None) -> HttpResponseBase:
         return search(request, self.actor(), Level.INSTANCE, study_instance_uid=study, series_instance_uid=series)

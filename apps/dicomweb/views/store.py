@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
 
 from apps.archive import services
 from apps.audit.services import Actor
@@ -45,7 +46,7 @@ def _body_reader(request: HttpRequest) -> Callable[[int], bytes] | None:
     return request.read
 
 
-def store(request: HttpRequest, actor: Actor, study_instance_uid: str | None) -> HttpResponse:
+def store(request: HttpRequest, actor: Actor, study_instance_uid: str | None) -> HttpResponseBase:
     try:
         content_type = parse_media_type(request.META.get("CONTENT_TYPE", ""))
     except ValueError:

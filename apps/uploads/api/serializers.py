@@ -4,7 +4,7 @@ from apps.uploads.models import UploadFile, UploadItem, UploadSession
 
 
 class UploadSessionSerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField = serializers.SlugRelatedField(slug_field="username", read_only=True)
     files_pending = serializers.SerializerMethodField()
 
     class Meta:
@@ -19,7 +19,8 @@ class UploadSessionSerializer(serializers.ModelSerializer):
 
 
 class UploadSessionOpenSerializer(serializers.Serializer):
-    label = serializers.CharField(max_length=200, required=False, default="")
+    # The API's field is called "label", which the stubs also type as Field.label (a display string).
+    label = serializers.CharField(max_length=200, required=False, default="")  # type: ignore[assignment]
 
 
 class UploadFileSerializer(serializers.ModelSerializer):

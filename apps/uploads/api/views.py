@@ -1,6 +1,7 @@
 """Upload sessions for a clinic's web page: open, add files or zips, finish, then poll progress."""
 
 import uuid
+from typing import cast
 
 from django.conf import settings
 from django.http import Http404
@@ -11,11 +12,13 @@ from rest_framework.parsers import FileUploadParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.audit.services import Actor
 from apps.core.errors import InvalidInput
 from apps.uploads import selectors, services
 from apps.uploads.api import serializers
+from apps.uploads.models import UploadSession
 
 UPLOADER_ROLES = {Role.CLINIC_ADMIN, Role.TECHNOLOGIST, Role.HOSPITAL_ADMIN}
 
@@ -23,8 +26,8 @@ UPLOADER_ROLES = {Role.CLINIC_ADMIN, Role.TECHNOLOGIST, Role.HOSPITAL_ADMIN}
 class UploadView(GenericAPIView):
     allowed_roles = UPLOADER_ROLES
 
-    def session_or_404(self, session_id: uuid.UUID):  # type: ignore[no-untyped-def]
-        session = selectors.upload_session_for_user(session_id=session_id, user=self.request.user)
+    def session_or_404(self, session_id: uuid.UUID) -> UploadSession:
+        session = selectors.upload_session_for_user(session_id=session_id, user=cast(User, self.request.user))
         if session is None:
             raise Http404
         return session
@@ -34,7 +37,7 @@ class UploadSessionListOpenView(UploadView, ListAPIView):
     serializer_class = serializers.UploadSessionSerializer
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return selectors.upload_sessions_for_user(user=self.request.user)
+        return selectors.upload_sessions_for_user(user=cast(User, self.request.user))
 
     @extend_schema(
         request=serializers.UploadSessionOpenSerializer,
@@ -45,7 +48,7 @@ class UploadSessionListOpenView(UploadView, ListAPIView):
         data = serializers.UploadSessionOpenSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         session = services.upload_session_open(
-            user=request.user, label=data.validated_data["label"],
+            user=cast(User, request.user), label=data.validated_data["label"],  # authenticated: see permissions
             idempotency_key=request.headers.get("Idempotency-Key", "")[:200], actor=Actor.from_request(request),
         )
         return Response(serializers.UploadSessionSerializer(session).data, status=status.HTTP_201_CREATED)
