@@ -11,7 +11,14 @@ import pytest
 
 from apps.audit.models import AuditEvent
 from apps.consult_routing.models import ConsultRoute
-from tests.consults.support import CONSULTS, act, clinic_study, consult_in_reading, wait_for_state, write_report
+from tests.consults.support import (
+    CONSULTS,
+    act,
+    clinic_study,
+    consult_in_reading,
+    wait_for_state,
+    write_report,
+)
 from tests.support.dicomweb import qido
 
 

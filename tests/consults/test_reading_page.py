@@ -7,7 +7,14 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.consults.support import RADIOLOGIST, act, clinic_study, consult_request, consult_state, wait_for_state
+from tests.consults.support import (
+    RADIOLOGIST,
+    act,
+    clinic_study,
+    consult_request,
+    consult_state,
+    wait_for_state,
+)
 from tests.support.browser import chromium, screenshot, tenant_url
 
 PASSWORD = "correct-horse-battery"  # the test users' password (tests/conftest.py)

@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.platform import wait_until
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 STARTUP_SECONDS = 300
 CONFIGURATION_VARIABLES = (
@@ -108,6 +110,33 @@ def test_the_demo_clinic_token_is_refused_on_the_demo_hospital(launcher: Running
     response = launcher.get("demo-hospital.localhost", "/api/v1/me/", clinic_token)
 
     assert response.status_code == 401
+
+
+def test_the_demo_consult_waits_in_the_hospital_worklist(launcher: RunningLauncher, clinic_token: str) -> None:
+    coordinator = launcher.wait_for_line(r"^demo-hospital\s+consult_coordinator\s+consult_coordinator\s+(\S+)",
+                                         timeout=30).group(1)
+    consult_id = launcher.wait_for_line(r"demo consult\s+(\S+)", timeout=30).group(1)
+    response = launcher.get("demo-hospital.localhost", "/api/v1/consults/", coordinator)
+
+    assert response.status_code == 200, response.text
+    assert consult_id in [item["id"] for item in response.json()["results"]]
+
+
+def test_the_printed_film_link_opens_with_its_code(launcher: RunningLauncher, clinic_token: str) -> None:
+    match = launcher.wait_for_line(r"patient film link\s+http://[^/]+(/film/\S+)\s+access code (\d+)", timeout=30)
+    path, code = match.group(1), match.group(2)
+    session = requests.Session()
+    base = f"http://127.0.0.1:{launcher.port}{path}"
+    page = session.get(base, headers={"Host": "localhost"}, timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token, page.text[:300]
+    opened = session.post(base, data={"csrfmiddlewaretoken": token.group(1), "code": code},
+                          headers={"Host": "localhost"}, timeout=30)
+    assert opened.status_code == 200
+    sheet = wait_until(lambda: (answer := session.get(f"{base}/sheets/1.jpg", headers={"Host": "localhost"},
+                                                      timeout=30)).status_code == 200 and answer,
+                       timeout=60, message="the demo film to be rendered by the launcher's worker")
+    assert sheet.content.startswith(b"\xff\xd8")
 
 
 def test_sigterm_stops_every_process_the_launcher_started(launcher: RunningLauncher, clinic_token: str) -> None:

@@ -98,6 +98,29 @@ def load_sample_studies(tenant: Tenant) -> Any:
         return archive_load_sample_studies(tenant=tenant)
 
 
+def demo_consult_and_film(*, clinic: Tenant, hospital: Tenant) -> tuple[str, Any] | None:
+    """A consult from the clinic's first sample study to the hospital (made once), and a fresh
+    patient film link for that study (a new token and code on every run)."""
+    from apps.archive.models import Study
+    from apps.consults.services import consult_create
+    from apps.films.models import Film
+    from apps.films.services import film_link_issue, film_request
+
+    with tenant_context(clinic):
+        study = Study.objects.filter(deleted_at__isnull=True).order_by("created_at", "id").first()
+        if study is None:
+            return None
+        route = consult_create(
+            actor=DEMO_ACTOR, requested_by=Role.REFERRING_PHYSICIAN.value, study_instance_uids=[study.study_instance_uid],
+            hospital_slug=hospital.slug, clinical_question="Demo consult: please read this study.",
+            idempotency_key="demo-consult", submit=True,
+        )
+        film = Film.objects.filter(study_instance_uid=study.study_instance_uid, requested_by="demo").first()
+        if film is None:
+            film = film_request(study_instance_uid=study.study_instance_uid, actor=DEMO_ACTOR, requested_by="demo")
+        return str(route.pk), film_link_issue(film_id=film.pk, actor=DEMO_ACTOR, created_by="demo")
+
+
 def demo_urls(port: int, platform_domain: str) -> dict[str, str]:
     def url(host: str, path: str) -> str:
         return f"http://{host}:{port}{path}"
@@ -111,6 +134,9 @@ def demo_urls(port: int, platform_domain: str) -> dict[str, str]:
         "clinic_dicomweb": url(CLINIC.domain, "/dicomweb"),
         "hospital_dicomweb": url(HOSPITAL.domain, "/dicomweb"),
         "readiness": url(platform_domain, "/readyz"),
+        "clinic_pages": url(CLINIC.domain, "/consults/"),
+        "hospital_worklist": url(HOSPITAL.domain, "/consults/"),
+        "film_page": url(platform_domain, "/film/"),
     }
 
 
@@ -135,18 +161,26 @@ class Command(BaseCommand):
                 + demo_logins_issue(public, PLATFORM_ROLES, platform_domain or "localhost")
             )
             samples = {tenant.slug: load_sample_studies(tenant) for tenant in (clinic, hospital)}
+            consult_and_film = demo_consult_and_film(clinic=clinic, hospital=hospital)
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.detail}") from error
         urls = demo_urls(options["port"], platform_domain or "localhost")
+        film_link: dict[str, str] = {}
+        if consult_and_film is not None:
+            consult_id, issued = consult_and_film
+            film_link = {"consult_id": consult_id, "url": urls["film_page"] + issued.token,
+                         "access_code": issued.access_code}
         if options["format"] == "json":
             self.stdout.write(json.dumps({
                 "password": DEMO_PASSWORD, "users": [asdict(login) for login in logins], "urls": urls,
                 "sample_studies": {slug: result for slug, result in samples.items() if result is not None},
+                "demo_consult_and_film": film_link,
             }, indent=2, default=str))
             return
-        self._print_table(logins, urls, samples)
+        self._print_table(logins, urls, samples, film_link)
 
-    def _print_table(self, logins: list[DemoLogin], urls: dict[str, str], samples: dict[str, Any]) -> None:
+    def _print_table(self, logins: list[DemoLogin], urls: dict[str, str], samples: dict[str, Any],
+                     film_link: dict[str, str]) -> None:
         write = self.stdout.write
         write(f"Demo users (password for every demo user: {DEMO_PASSWORD})")
         write("")
@@ -161,9 +195,13 @@ class Command(BaseCommand):
         write(f"  API docs                 {urls['api_docs']}  (on every tenant domain too)")
         write(f"  DICOMweb                 {urls['clinic_dicomweb']}  {urls['hospital_dicomweb']}")
         write(f"  readiness                {urls['readiness']}")
+        write(f"  consult pages (sign in)  {urls['clinic_pages']}  {urls['hospital_worklist']}")
         for slug, result in samples.items():
             if result is not None:
                 write(f"  sample studies in {slug}: {result}")
+        if film_link:
+            write(f"  demo consult             {film_link['consult_id']} (submitted to the hospital's worklist)")
+            write(f"  patient film link        {film_link['url']}  access code {film_link['access_code']}")
         clinic_admin = next(login for login in logins if login.role == Role.CLINIC_ADMIN)
         write("")
         write(f"Try: curl -H 'Authorization: Bearer {clinic_admin.token}' {urls['clinic_me']}")
