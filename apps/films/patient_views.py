@@ -169,24 +169,26 @@ def film_sheet(request: HttpRequest, link: FilmLink, film: Film, number: int) ->
     return response
 
 
+def _stored_pdf(request: HttpRequest, link: FilmLink, key: str, *, action: str, disposition: str) -> HttpResponse:
+    """A PDF of the film from the tenant's storage, its download audited."""
+    if not key:
+        raise Http404
+    film_access_record(link=link, action=action, client_ip=client_ip(request) or "")
+    response = HttpResponse(_storage(link).get_bytes(key), content_type="application/pdf")
+    response["Content-Disposition"] = disposition
+    return response
+
+
 @film_access
 def film_sheets_pdf(request: HttpRequest, link: FilmLink, film: Film) -> HttpResponse:
-    if not film.sheets_pdf_key:
-        raise Http404
-    film_access_record(link=link, action="film.download_pdf", client_ip=client_ip(request) or "")
-    response = HttpResponse(_storage(link).get_bytes(film.sheets_pdf_key), content_type="application/pdf")
-    response["Content-Disposition"] = 'attachment; filename="film.pdf"'
-    return response
+    return _stored_pdf(request, link, film.sheets_pdf_key, action="film.download_pdf",
+                       disposition='attachment; filename="film.pdf"')
 
 
 @film_access
 def film_report_pdf(request: HttpRequest, link: FilmLink, film: Film) -> HttpResponse:
-    if not film.report_pdf_key:
-        raise Http404
-    film_access_record(link=link, action="film.download_report", client_ip=client_ip(request) or "")
-    response = HttpResponse(_storage(link).get_bytes(film.report_pdf_key), content_type="application/pdf")
-    response["Content-Disposition"] = 'inline; filename="report.pdf"'
-    return response
+    return _stored_pdf(request, link, film.report_pdf_key, action="film.download_report",
+                       disposition='inline; filename="report.pdf"')
 
 
 @film_access
