@@ -28,6 +28,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         token = token_authenticate(secret)
         if token is None:
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token for this tenant.")
+        if token.study_instance_uid_scope:
+            raise exceptions.AuthenticationFailed("This token reaches only DICOMweb, for one study.")
         return token.user, token
 
     def authenticate_header(self, request: Request) -> str:

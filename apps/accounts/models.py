@@ -26,6 +26,9 @@ class ApiToken(models.Model):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # When set, the token reaches only DICOMweb under /dicomweb/studies/<this study>/ (an AI
+    # vendor's job token): no other study, no search across studies, no REST API.
+    study_instance_uid_scope = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]

@@ -84,17 +84,20 @@ def user_deactivate(*, user: User, actor: Actor | None = None) -> User:
 
 
 def token_issue(
-    *, user: User, name: str = "", lifetime: timedelta | None = None, actor: Actor | None = None
+    *, user: User, name: str = "", lifetime: timedelta | None = None, actor: Actor | None = None,
+    study_instance_uid_scope: str = "",
 ) -> IssuedToken:
     secret = new_token_secret()
     expires_at: datetime | None = timezone.now() + (lifetime or settings.API_TOKEN_DEFAULT_LIFETIME)
     with transaction.atomic():
         token = ApiToken.objects.create(
-            user=user, name=name, key_prefix=display_prefix(secret), key_hash=hash_token(secret), expires_at=expires_at
+            user=user, name=name, key_prefix=display_prefix(secret), key_hash=hash_token(secret), expires_at=expires_at,
+            study_instance_uid_scope=study_instance_uid_scope,
         )
         audit_record(
             action="token.issue", actor=actor or Actor.for_user(user), object_type="api_token", object_id=token.pk,
-            detail={"user": user.username, "expires_at": expires_at.isoformat() if expires_at else None},
+            detail={"user": user.username, "expires_at": expires_at.isoformat() if expires_at else None,
+                    "study_scope": study_instance_uid_scope or None},
         )
     return IssuedToken(token=token, secret=secret)
 

@@ -16,9 +16,11 @@ backoff and fails as ``engine_unreachable`` once its attempts are used up; a 4xx
 ``engine_refused``. An engine that never calls back fails the job as ``timeout`` after the engine's
 time-out. Whenever the job ends, its access token is revoked.
 
-Known gap: the access token is a regular, short-lived API token of a per-engine service user
-(technologist in a clinic, radiologist in a hospital). It expires with the job's time-out and is
-revoked when the job ends, but DICOMweb does not yet restrict it to the job's study.
+The access token is a short-lived API token of a per-engine service user (technologist in a
+clinic, radiologist in a hospital), scoped to the job's study: DICOMweb accepts it only under
+``/dicomweb/studies/<that study>/`` (WADO-RS reads and STOW-RS into the study), never for another
+study or a search across studies, and the REST API refuses it. It expires with the job's time-out
+and is revoked when the job ends.
 """
 
 from __future__ import annotations
@@ -97,7 +99,7 @@ def external_job_dispatch(*, job: AIJob, engine: RegisteredEngine) -> str:
             return RunOutcome.CANCELLED
         access_revoke(locked)  # an earlier attempt's token
         issued = token_issue(user=_engine_user(engine.descriptor.name, tenant), name=f"ai job {job.pk}",
-                             lifetime=lifetime, actor=AI_ACTOR)
+                             lifetime=lifetime, actor=AI_ACTOR, study_instance_uid_scope=job.study_instance_uid)
         locked.access_token_id = issued.token.pk
         locked.callback_secret_hash = _hash(callback_secret)
         locked.progress = 10

@@ -70,6 +70,9 @@ class DicomwebView(View):
             if token is None:
                 return unauthenticated("Invalid, expired or revoked token for this tenant.", "authentication_failed")
             request.user = token.user
+            scope = token.study_instance_uid_scope
+            if scope and kwargs.get("study") != scope:
+                return error_response("token_out_of_scope", "This token reaches only its own study.", 403)
         user = request.user
         method = "GET" if request.method == "HEAD" else (request.method or "GET")
         roles = allowed_roles_for(self, method)
