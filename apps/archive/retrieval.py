@@ -205,9 +205,13 @@ def _remember(storage: TenantStorage, key: str, data: bytes, media_type: str, *,
 
 
 def rendered(
-    storage: TenantStorage, instance: InstanceFile, options: RenderOptions, *, wait_for_cache: bool = False
+    storage: TenantStorage, instance: InstanceFile, options: RenderOptions, *, wait_for_cache: bool = True
 ) -> tuple[bytes, str]:
     """The rendered frame (PS3.18 §10.4.1.1.3) and its ETag, from the cache or rendered now.
+
+    The cached copy is written to storage before answering by default: each web worker process
+    keeps only its own memory LRU, so a viewer's next request, served by another process, must find
+    it in storage (measured: the asynchronous write made warm requests render again).
 
     Raises RenderingNotPossible / RenderingParameterError from the renderer.
     """
@@ -224,7 +228,7 @@ def rendered(
 
 def thumbnail(
     storage: TenantStorage, instance: InstanceFile, *, size: int, media_type: Literal["image/jpeg", "image/png"],
-    wait_for_cache: bool = False,
+    wait_for_cache: bool = True,
 ) -> tuple[bytes, str]:
     """A thumbnail of the instance's middle frame (PS3.18 §10.4.1.1.4), cached like rendered frames."""
     extension = "png" if media_type == "image/png" else "jpg"
