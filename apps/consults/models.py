@@ -103,3 +103,23 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["endpoint", "-created_at"], name="webhook_delivery_log")]
+
+
+class AttachmentKind(models.TextChoices):
+    REFERRAL_LETTER = "referral_letter"
+    PRIOR_REPORT = "prior_report"
+    OTHER = "other"
+
+
+class ConsultAttachment(models.Model):
+    """A document the clinic sends with its request (kept in the clinic's schema and storage)."""
+
+    route_id = models.UUIDField(db_index=True)
+    kind = models.CharField(max_length=20, choices=AttachmentKind.choices, default=AttachmentKind.OTHER)
+    filename = models.CharField(max_length=120)
+    content_type = models.CharField(max_length=60)
+    size_bytes = models.BigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    object_key = models.CharField(max_length=300)
+    uploaded_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)

@@ -51,3 +51,9 @@ def test_the_clinic_sees_no_hospital_working_records(platform, consult_id):
 def test_turnaround_counts_only_the_tenants_own_consults(platform, consult_id):
     other = platform.http("clinic_c", "clinic_admin").get(f"{CONSULTS}turnaround/").json()
     assert sum(other["by_state"].values()) == 0
+
+
+def test_another_clinic_reads_no_attachment_of_the_consult(platform, consult_id):
+    http = platform.http("clinic_c", "clinic_admin")
+    assert http.get(f"{CONSULTS}{consult_id}/attachments/").status_code == 404
+    assert http.get(f"{CONSULTS}{consult_id}/attachments/1/").status_code == 404

@@ -13,15 +13,16 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
 from apps.accounts.roles import ADMIN_ROLES, CLINIC_ROLES, HOSPITAL_ROLES, TENANT_ROLES, Role
 from apps.audit.services import Actor, audit_record
-from apps.consults import selectors, services, webhooks
+from apps.consults import attachments, selectors, services, webhooks
 from apps.consults.api import serializers
-from apps.consults.models import WebhookEndpoint
+from apps.consults.models import ConsultAttachment, WebhookEndpoint
 from apps.core.errors import InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
 from tenants.queues import current_tenant
@@ -212,3 +213,46 @@ class WebhookDetailView(GenericAPIView):
     def delete(self, request: Request, endpoint_id: int) -> Response:
         webhooks.webhook_endpoint_delete(endpoint_id=endpoint_id, actor=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _attachment_json(attachment: ConsultAttachment) -> dict[str, Any]:
+    return {"id": attachment.pk, "kind": attachment.kind, "filename": attachment.filename,
+            "size_bytes": attachment.size_bytes, "sha256": attachment.sha256, "uploaded_by": attachment.uploaded_by,
+            "created_at": attachment.created_at}
+
+
+class ConsultAttachmentListCreateView(GenericAPIView):
+    """GET: the consult's documents (clinic, or the hospital while it may read the consult);
+    POST (clinic, multipart/form-data: `file`, `kind`): add a PDF."""
+
+    allowed_roles_by_method = {"GET": TENANT_ROLES, "POST": CLINIC_ROLES}
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, route_id: uuid.UUID) -> Response:
+        return Response({"results": [_attachment_json(item)
+                                     for item in attachments.consult_attachments(route_id=route_id)]})
+
+    @extend_schema(request={"multipart/form-data": dict}, responses={201: dict})
+    def post(self, request: Request, route_id: uuid.UUID) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            raise InvalidInput("Send the document as the multipart field 'file'.", code="file_required")
+        attachment = attachments.consult_attachment_add(
+            route_id=route_id, actor=Actor.from_request(request), uploaded_by=request.user.username,
+            kind=str(request.data.get("kind", "other")), filename=upload.name or "", stream=upload,
+        )
+        return Response(_attachment_json(attachment), status=status.HTTP_201_CREATED)
+
+
+class ConsultAttachmentDetailView(GenericAPIView):
+    allowed_roles = TENANT_ROLES
+
+    @extend_schema(responses={(200, "application/pdf"): bytes})
+    def get(self, request: Request, route_id: uuid.UUID, attachment_id: int) -> HttpResponse:
+        attachment, data = attachments.consult_attachment_read(route_id=route_id, attachment_id=attachment_id,
+                                                               actor=Actor.from_request(request))
+        response = HttpResponse(data, content_type="application/pdf")
+        response["Content-Disposition"] = f'inline; filename="{attachment.filename}"'
+        response["Cache-Control"] = "private, no-store"
+        return response

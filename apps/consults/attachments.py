@@ -1,0 +1,122 @@
+"""Documents sent with a consult (referral letter, prior reports): stored by the clinic, read by the
+hospital while it may read the consult's studies. PDF only: a hospital opens them as they are."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from apps.audit.services import Actor, audit_record
+from apps.consult_routing.models import ConsultRoute, ConsultState
+from apps.consults.grants import in_tenant
+from apps.consults.models import AttachmentKind, ConsultAttachment
+from apps.consults.services import ConsultNotFound
+from apps.consults.state_machine import CLOSED_STATES, GRANT_STATES
+from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from apps.storage.tenant_storage import storage_for
+from tenants.queues import current_tenant
+
+PDF_MAGIC = b"%PDF-"
+
+
+class AttachmentTooLarge(DomainError):
+    code = "attachment_too_large"
+    status = 413
+
+
+class AttachmentNotPdf(DomainError):
+    code = "attachment_not_pdf"
+    status = 415
+
+
+def max_attachment_bytes() -> int:
+    return int(getattr(settings, "CONSULT_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024))
+
+
+def safe_filename(name: str) -> str:
+    """The last path component, in plain characters only (never used as a storage key)."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    cleaned = re.sub(r"[^A-Za-z0-9._ -]+", "_", base).strip(" .") or "document"
+    return cleaned[:100] if cleaned.lower().endswith(".pdf") else f"{cleaned[:96]}.pdf"
+
+
+def consult_attachment_add(
+    *, route_id: uuid.UUID | str, actor: Actor, uploaded_by: str, kind: str, filename: str, stream: BinaryIO,
+) -> ConsultAttachment:
+    if kind not in AttachmentKind.values:
+        raise InvalidInput(f"kind must be one of {', '.join(AttachmentKind.values)}.", code="invalid_kind")
+    clinic = current_tenant()
+    route = ConsultRoute.objects.filter(pk=route_id, clinic=clinic).first()
+    if route is None:
+        raise ConsultNotFound("No such consult for this tenant.")
+    if route.state in CLOSED_STATES:
+        raise Conflict("The consult is closed.", code="consult_closed")
+    limit = max_attachment_bytes()
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise AttachmentTooLarge(f"An attachment may have at most {limit} bytes.")
+    if not data.startswith(PDF_MAGIC):
+        raise AttachmentNotPdf("Attachments are PDF documents.")
+    key = f"consults/{route.pk}/attachments/{uuid.uuid4().hex}.pdf"
+    storage = storage_for(clinic)
+    storage.put_bytes(key, data, content_type="application/pdf")
+    try:
+        with transaction.atomic():
+            attachment = ConsultAttachment.objects.create(
+                route_id=route.pk, kind=kind, filename=safe_filename(filename), content_type="application/pdf",
+                size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), object_key=key, uploaded_by=uploaded_by)
+            detail = {"attachment": attachment.pk, "kind": kind, "bytes": len(data)}
+            audit_record(action="consult.attachment_add", actor=actor, object_type="consult", object_id=route.pk,
+                         detail=detail)
+            with in_tenant(route.hospital):
+                audit_record(action="consult.attachment_add", actor=actor, object_type="consult",
+                             object_id=route.pk, detail=detail)
+    except Exception:
+        storage.delete(key)  # the row was not written: keep no orphan object
+        raise
+    return attachment
+
+
+def _readable_route(route_id: uuid.UUID | str) -> ConsultRoute:
+    """The consult, if the current tenant is its clinic, or its hospital while the grant lives."""
+    tenant = current_tenant()
+    route = ConsultRoute.objects.select_related("clinic", "hospital").filter(pk=route_id).first()
+    if route is None:
+        raise ConsultNotFound("No such consult for this tenant.")
+    if route.clinic_id == tenant.pk:
+        return route
+    hospital_may_read = route.hospital_id == tenant.pk and route.state != ConsultState.DRAFT and (
+        route.state in GRANT_STATES or route.state in (ConsultState.SUBMITTED, ConsultState.RETURNED_FOR_INFO)
+        or (route.grant_expires_at is not None and route.grant_expires_at > timezone.now()))
+    if not hospital_may_read:
+        raise ConsultNotFound("No such consult for this tenant.")
+    return route
+
+
+def consult_attachments(*, route_id: uuid.UUID | str) -> list[ConsultAttachment]:
+    route = _readable_route(route_id)
+    with in_tenant(route.clinic):
+        return list(ConsultAttachment.objects.filter(route_id=route.pk).order_by("created_at", "pk"))
+
+
+def consult_attachment_read(*, route_id: uuid.UUID | str, attachment_id: int, actor: Actor) -> tuple[ConsultAttachment, bytes]:
+    route = _readable_route(route_id)
+    reader = current_tenant()
+    with in_tenant(route.clinic):
+        attachment = ConsultAttachment.objects.filter(route_id=route.pk, pk=attachment_id).first()
+        if attachment is None:
+            raise NotFound("No such attachment.", code="attachment_not_found")
+        data = storage_for(route.clinic).get_bytes(attachment.object_key)
+        with transaction.atomic():
+            audit_record(action="consult.attachment_read", actor=actor, object_type="consult", object_id=route.pk,
+                         detail={"attachment": attachment.pk, "by_tenant": reader.slug})
+    if reader.pk != route.clinic_id:
+        audit_record(action="consult.attachment_read", actor=actor, object_type="consult", object_id=route.pk,
+                     detail={"attachment": attachment.pk})
+    return attachment, data
