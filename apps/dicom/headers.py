@@ -493,69 +493,48 @@ def _json_integer(document: Mapping[str, Any], tag: str) -> int | None:
     return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
+# The indexed attributes read from each instance: (field, keyword, tag, kind, maximum length).
+_INDEXED: tuple[tuple[str, str, str, str, int], ...] = (
+    ("issuer_of_patient_id", "IssuerOfPatientID", "00100021", "text", 64),
+    ("patient_name", "PatientName", "00100010", "text", 330),
+    ("patient_birth_date", "PatientBirthDate", "00100030", "date", 0),
+    ("patient_sex", "PatientSex", "00100040", "text", 16),
+    ("study_date", "StudyDate", "00080020", "date", 0),
+    ("study_time", "StudyTime", "00080030", "time", 0),
+    ("accession_number", "AccessionNumber", "00080050", "text", 64),
+    ("study_id", "StudyID", "00200010", "text", 64),
+    ("study_description", "StudyDescription", "00081030", "text", 256),
+    ("referring_physician_name", "ReferringPhysicianName", "00080090", "text", 330),
+    ("modality", "Modality", "00080060", "text", 16),
+    ("series_number", "SeriesNumber", "00200011", "integer", 0),
+    ("series_description", "SeriesDescription", "0008103E", "text", 256),
+    ("body_part_examined", "BodyPartExamined", "00180015", "text", 64),
+    ("performed_procedure_step_start_date", "PerformedProcedureStepStartDate", "00400244", "date", 0),
+    ("performed_procedure_step_start_time", "PerformedProcedureStepStartTime", "00400245", "time", 0),
+    ("instance_number", "InstanceNumber", "00200013", "integer", 0),
+    ("rows", "Rows", "00280010", "integer", 0),
+    ("columns", "Columns", "00280011", "integer", 0),
+    ("number_of_frames", "NumberOfFrames", "00280008", "integer", 0),
+)
+
+
 def index_attributes(header: InstanceHeader, document: Mapping[str, Any] | None = None) -> IndexAttributes:
     """The index attributes of an instance, from its DICOM JSON `document` when it has been made
     (no second conversion of the same values), else from the header's data set."""
-    if document is None:
-        return _index_attributes_from_dataset(header)
-    text, integer = _json_text, _json_integer
-    return IndexAttributes(
-        patient_id=header.patient_id[:64],
-        issuer_of_patient_id=text(document, "00100021")[:64],
-        patient_name=text(document, "00100010")[:330],
-        patient_birth_date=parse_date(text(document, "00100030")),
-        patient_sex=text(document, "00100040")[:16],
-        study_instance_uid=header.study_instance_uid,
-        study_date=parse_date(text(document, "00080020")),
-        study_time=parse_time(text(document, "00080030")),
-        accession_number=text(document, "00080050")[:64],
-        study_id=text(document, "00200010")[:64],
-        study_description=text(document, "00081030")[:256],
-        referring_physician_name=text(document, "00080090")[:330],
-        series_instance_uid=header.series_instance_uid,
-        modality=text(document, "00080060")[:16],
-        series_number=integer(document, "00200011"),
-        series_description=text(document, "0008103E")[:256],
-        body_part_examined=text(document, "00180015")[:64],
-        performed_procedure_step_start_date=parse_date(text(document, "00400244")),
-        performed_procedure_step_start_time=parse_time(text(document, "00400245")),
-        sop_class_uid=header.sop_class_uid,
-        sop_instance_uid=header.sop_instance_uid,
-        instance_number=integer(document, "00200013"),
-        rows=integer(document, "00280010"),
-        columns=integer(document, "00280011"),
-        number_of_frames=integer(document, "00280008"),
-        transfer_syntax_uid=header.transfer_syntax_uid,
-    )
-
-
-def _index_attributes_from_dataset(header: InstanceHeader) -> IndexAttributes:
     dataset = header.dataset
+    values: dict[str, Any] = {}
+    for field_name, keyword, tag, kind, length in _INDEXED:
+        if kind == "integer":
+            values[field_name] = _integer(dataset, keyword) if document is None else _json_integer(document, tag)
+            continue
+        raw = _text(dataset, keyword) if document is None else _json_text(document, tag)
+        values[field_name] = parse_date(raw) if kind == "date" else parse_time(raw) if kind == "time" else raw[:length]
     return IndexAttributes(
         patient_id=header.patient_id[:64],
-        issuer_of_patient_id=_text(dataset, "IssuerOfPatientID")[:64],
-        patient_name=_text(dataset, "PatientName")[:330],
-        patient_birth_date=parse_date(_text(dataset, "PatientBirthDate")),
-        patient_sex=_text(dataset, "PatientSex")[:16],
         study_instance_uid=header.study_instance_uid,
-        study_date=parse_date(_text(dataset, "StudyDate")),
-        study_time=parse_time(_text(dataset, "StudyTime")),
-        accession_number=_text(dataset, "AccessionNumber")[:64],
-        study_id=_text(dataset, "StudyID")[:64],
-        study_description=_text(dataset, "StudyDescription")[:256],
-        referring_physician_name=_text(dataset, "ReferringPhysicianName")[:330],
         series_instance_uid=header.series_instance_uid,
-        modality=_text(dataset, "Modality")[:16],
-        series_number=_integer(dataset, "SeriesNumber"),
-        series_description=_text(dataset, "SeriesDescription")[:256],
-        body_part_examined=_text(dataset, "BodyPartExamined")[:64],
-        performed_procedure_step_start_date=parse_date(_text(dataset, "PerformedProcedureStepStartDate")),
-        performed_procedure_step_start_time=parse_time(_text(dataset, "PerformedProcedureStepStartTime")),
         sop_class_uid=header.sop_class_uid,
         sop_instance_uid=header.sop_instance_uid,
-        instance_number=_integer(dataset, "InstanceNumber"),
-        rows=_integer(dataset, "Rows"),
-        columns=_integer(dataset, "Columns"),
-        number_of_frames=_integer(dataset, "NumberOfFrames"),
         transfer_syntax_uid=header.transfer_syntax_uid,
+        **values,
     )
