@@ -3,6 +3,7 @@ per instance with the PS3.18 failure reason, and changes nothing already stored.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 import uuid
@@ -40,6 +41,23 @@ def stored_bytes(platform, tenant_key: str, sop_uid: str) -> bytes:
     with platform.schema(tenant_key):
         instance = Instance.objects.get(sop_instance_uid=sop_uid, deleted_at__isnull=True)
         return storage_for(platform.tenants[tenant_key]).get_bytes(instance.object_key)
+
+
+@contextlib.contextmanager
+def on_plan(platform, tenant, **quotas):
+    """The tenant on a plan with these quotas for the block, then back on its own plan."""
+    with platform.schema():
+        plan = Plan.objects.create(code=f"quota-{uuid.uuid4().hex[:8]}", name="Quota test", **quotas)
+        previous_plan = tenant.plan
+        tenant.plan = plan
+        tenant.save(update_fields=["plan"])
+    try:
+        yield plan
+    finally:
+        with platform.schema():
+            tenant.plan = previous_plan
+            tenant.save(update_fields=["plan"])
+            plan.delete()
 
 
 def test_a_study_is_stored_and_every_instance_referenced_with_its_retrieve_url(platform):
@@ -244,19 +262,8 @@ def test_a_storage_quota_refuses_what_does_not_fit_with_out_of_resources(platfor
     with platform.schema("clinic_c"):
         ArchiveUsage.objects.get_or_create(pk=1)
         used = ArchiveUsage.objects.get(pk=1).stored_bytes
-    with platform.schema():
-        plan = Plan.objects.create(code=f"tiny-{uuid.uuid4().hex[:8]}", name="Tiny",
-                                   storage_bytes_quota=used + len(first.files[0]) + 100)
-        previous_plan = tenant.plan
-        tenant.plan = plan
-        tenant.save(update_fields=["plan"])
-    try:
+    with on_plan(platform, tenant, storage_bytes_quota=used + len(first.files[0]) + 100):
         response = stow(platform.http("clinic_c", "technologist"), [first.files[0], second.files[0]])
-    finally:
-        with platform.schema():
-            tenant.plan = previous_plan
-            tenant.save(update_fields=["plan"])
-            plan.delete()
     assert response.status_code == 202
     assert referenced_uids(response) == first.sop_instance_uids
     assert failures(response) == [(second.sop_instance_uids[0], FailureReason.OUT_OF_RESOURCES)]
@@ -272,18 +279,8 @@ def test_a_studies_a_month_quota_refuses_new_studies_beyond_it(platform):
 
         month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         this_month = Study.objects.filter(created_at__gte=month_start).count()
-    with platform.schema():
-        plan = Plan.objects.create(code=f"few-{uuid.uuid4().hex[:8]}", name="Few", studies_per_month_quota=this_month)
-        previous_plan = tenant.plan
-        tenant.plan = plan
-        tenant.save(update_fields=["plan"])
-    try:
+    with on_plan(platform, tenant, studies_per_month_quota=this_month):
         response = stow(platform.http("clinic_c", "technologist"), [new.files[0], more_of_existing.files[0]])
-    finally:
-        with platform.schema():
-            tenant.plan = previous_plan
-            tenant.save(update_fields=["plan"])
-            plan.delete()
     assert response.status_code == 202
     assert referenced_uids(response) == more_of_existing.sop_instance_uids
     assert failures(response) == [(new.sop_instance_uids[0], FailureReason.OUT_OF_RESOURCES)]
