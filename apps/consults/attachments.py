@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
-from typing import BinaryIO
+from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
@@ -23,6 +23,12 @@ from apps.storage.tenant_storage import storage_for
 from tenants.queues import current_tenant
 
 PDF_MAGIC = b"%PDF-"
+
+
+class ByteSource(Protocol):
+    """A file-like object to read an upload from (an UploadedFile, a BytesIO)."""
+
+    def read(self, size: int, /) -> bytes: ...
 
 
 class AttachmentTooLarge(DomainError):
@@ -47,7 +53,7 @@ def safe_filename(name: str) -> str:
 
 
 def consult_attachment_add(
-    *, route_id: uuid.UUID | str, actor: Actor, uploaded_by: str, kind: str, filename: str, stream: BinaryIO,
+    *, route_id: uuid.UUID | str, actor: Actor, uploaded_by: str, kind: str, filename: str, stream: ByteSource,
 ) -> ConsultAttachment:
     if kind not in AttachmentKind.values:
         raise InvalidInput(f"kind must be one of {', '.join(AttachmentKind.values)}.", code="invalid_kind")

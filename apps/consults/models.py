@@ -23,6 +23,9 @@ class ClinicConsult(models.Model):
     report_pdf_key = models.CharField(max_length=300, blank=True, default="")
     report_sr_sop_instance_uid = models.CharField(max_length=64, blank=True, default="")
     delivered_version = models.PositiveIntegerField(default=0)
+    # What the hospital said back: its question when it returned the request, its reason when it refused.
+    hospital_question = models.TextField(blank=True, default="")
+    reject_reason = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
 
 

@@ -241,6 +241,8 @@ def consult_reject(*, route_id: uuid.UUID | str, actor: Actor, reason: str) -> C
     route = _locked_route(route_id, side="hospital")
     _move(route, "reject", actor=actor, detail={"reason": reason}, also_audit_other_side=True)
     HospitalConsult.objects.filter(route_id=route.pk).update(reject_reason=reason)
+    with in_tenant(route.clinic):
+        ClinicConsult.objects.filter(route_id=route.pk).update(reject_reason=reason)
     return route
 
 
@@ -252,6 +254,8 @@ def consult_return_for_info(*, route_id: uuid.UUID | str, actor: Actor, question
     route.claimed_by = ""
     _move(route, "return_for_info", actor=actor, detail={"question": question}, also_audit_other_side=True)
     HospitalConsult.objects.filter(route_id=route.pk).update(return_question=question)
+    with in_tenant(route.clinic):
+        ClinicConsult.objects.filter(route_id=route.pk).update(hospital_question=question)
     return route
 
 

@@ -102,6 +102,7 @@ def test_a_rejection_needs_a_reason_and_closes_the_consult(platform, study):
     rejected = act(platform, "hospital_b", "consult_coordinator", consult_id, "reject", {"reason": "Not our service."})
     assert rejected.status_code == 200
     assert consult_state(platform, consult_id)["state"] == "rejected"
+    assert consult_state(platform, consult_id)["reject_reason"] == "Not our service."
 
 
 def test_the_clinic_cancels_before_reading_but_not_after(platform, study):
@@ -119,6 +120,7 @@ def test_returned_for_information_goes_back_to_submitted_with_the_answer(platfor
     asked = act(platform, "hospital_b", "consult_coordinator", consult_id, "return-for-info",
                 {"question": "Any prior CT?"})
     assert asked.status_code == 200 and asked.json()["return_question"] == "Any prior CT?"
+    assert consult_state(platform, consult_id)["hospital_question"] == "Any prior CT?"
     answered = act(platform, "clinic_a", "referring_physician", consult_id, "provide-info",
                    {"answer": "CT 2024 at another site, normal."})
     assert answered.status_code == 200

@@ -64,6 +64,7 @@ def consult_json(view: ConsultView) -> dict[str, Any]:
             "requested_by": record.requested_by, "report": record.report,
             "report_sr_sop_instance_uid": record.report_sr_sop_instance_uid or None,
             "report_pdf_available": bool(record.report_pdf_key),
+            "hospital_question": record.hospital_question or None, "reject_reason": record.reject_reason or None,
         })
     if view.hospital_record is not None:
         worklist_entry = view.hospital_record

@@ -17,7 +17,7 @@ from apps.accounts.roles import CLINIC_ROLES, Role
 from apps.archive.models import Study
 from apps.archive.selectors import instances_for_retrieval
 from apps.audit.services import Actor
-from apps.consults import selectors, services
+from apps.consults import attachments, selectors, services
 from apps.consults.grants import in_tenant
 from apps.consults.pages.forms import NewConsultForm, ReportForm
 from apps.core.errors import DomainError
@@ -93,8 +93,9 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         view = selectors.consult_view(tenant=tenant, route_id=route_id)
     except DomainError as error:
         return render(request, "consults/error.html", {"detail": error.detail}, status=error.status)
+    documents = attachments.consult_attachments(route_id=route_id)
     if view.side == "clinic":
-        return render(request, "consults/clinic_detail.html", {"consult": view})
+        return render(request, "consults/clinic_detail.html", {"consult": view, "attachments": documents})
     draft = view.reports[-1] if view.reports else None
     form = ReportForm(initial={
         "findings": draft.findings if draft else "", "impression": draft.impression if draft else "",
@@ -104,27 +105,38 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
     can_read_images = view.route.state in ("accepted", "assigned", "in_reading", "reported", "finalized",
                                            "amended", "delivered")
     return render(request, "consults/reading.html", {
-        "consult": view, "form": form, "draft": draft, "presets": WINDOW_PRESETS,
+        "consult": view, "form": form, "attachments": documents, "draft": draft, "presets": WINDOW_PRESETS,
         "images": _granted_images(view) if can_read_images else [],
         "is_reader": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
         "mine": view.route.claimed_by == request.user.get_username(),
     })
 
 
-PAGE_ACTIONS = {"accept", "claim"}
-
-
 @login_required
 @require_POST
 def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) -> HttpResponse:
-    """Accept (coordinator) or claim (radiologist) from the worklist or the reading page."""
+    """Accept (coordinator) or claim (radiologist) on the hospital's pages; answer the hospital's
+    question or add a document on the clinic's."""
     role = request.user.role  # type: ignore[union-attr]
     actor = Actor.from_request(request)
+    username = request.user.get_username()
     try:
         if action == "accept" and role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN):
             services.consult_accept(route_id=route_id, actor=actor)
         elif action == "claim" and role == Role.RADIOLOGIST:
-            services.consult_claim(route_id=route_id, actor=actor, radiologist=request.user.get_username())
+            services.consult_claim(route_id=route_id, actor=actor, radiologist=username)
+        elif action == "provide-info" and role in CLINIC_ROLES:
+            services.consult_info_provide(route_id=route_id, actor=actor, answer=request.POST.get("answer", ""))
+            messages.success(request, "Answer sent; the consult is submitted again.")
+        elif action == "attachments" and role in CLINIC_ROLES:
+            upload = request.FILES.get("file")
+            if upload is None:
+                messages.error(request, "Choose a PDF file.")
+            else:
+                attachments.consult_attachment_add(route_id=route_id, actor=actor, uploaded_by=username,
+                                                   kind=request.POST.get("kind", "other"), filename=upload.name or "",
+                                                   stream=upload)
+                messages.success(request, "Document added.")
         else:
             return HttpResponseForbidden("Your role may not do this.")
     except DomainError as error:
