@@ -43,7 +43,7 @@ from apps.ai.models import AIJob, JobState
 from apps.ai.registry import RegisteredEngine
 from apps.archive.models import Series
 from apps.archive.services.deletion import series_delete
-from apps.audit.models import Outcome
+from apps.audit.models import AuditEvent, Outcome
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
 from tenants.models import Tenant
@@ -139,6 +139,23 @@ def _revoke_now(job_id: Any) -> None:
         job = AIJob.objects.filter(pk=job_id).first()
         if job is not None:
             access_revoke(job)
+
+
+def series_stored_by_engine(job: AIJob, engine_name: str) -> list[str]:
+    """The series the engine's service user stored into the job's study since the job was sent
+    (read from the archive's store audit rows), e.g. to remove after a time-out."""
+    user = User.objects.filter(username=f"ai-engine.{engine_name}"[:150]).first()
+    since = job.dispatched_at or job.started_at
+    if user is None or since is None:
+        return []
+    events = AuditEvent.objects.filter(action="archive.store", object_type="study", object_id=job.study_instance_uid,
+                                       actor_id=str(user.pk), occurred_at__gte=since)
+    return sorted({uid for detail in events.values_list("detail", flat=True) for uid in detail.get("series", [])})
+
+
+def partial_series_remove(job: AIJob, engine_name: str) -> list[str]:
+    """Remove what an engine stored for a job that ended without its results (a time-out)."""
+    return _remove_series(job, series_stored_by_engine(job, engine_name))
 
 
 def _remove_series(job: AIJob, series_uids: list[str]) -> list[str]:

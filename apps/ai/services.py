@@ -610,7 +610,14 @@ def job_expire_if_running(*, job_id: uuid.UUID | str) -> str:
     job = AIJob.objects.filter(pk=job_id).first()
     if job is None or job.state != JobState.RUNNING:
         return RunOutcome.SKIPPED
-    return job_fail(job_id=job_id, code="timeout", detail="the external engine did not call back within its time-out")
+    from apps.ai.external import partial_series_remove
+
+    # A failed job keeps nothing: remove what the engine stored before it went silent.
+    removed = partial_series_remove(job, job.engine_name)
+    detail = "the external engine did not call back within its time-out"
+    if removed:
+        detail += f"; removed {len(removed)} series it had stored"
+    return job_fail(job_id=job_id, code="timeout", detail=detail)
 
 
 def job_requeue_after_transient_fault(*, job_id: uuid.UUID | str, detail: str) -> bool:

@@ -41,7 +41,7 @@ class VendorEngine:
     """A vendor's engine: accepts jobs, and (per ``behaviour``) analyses, stores and calls back."""
 
     platform_base_url: str
-    behaviour: str = "succeed"  # succeed | fail_after_partial | silent
+    behaviour: str = "succeed"  # succeed | fail_after_partial | silent | store_then_silent
     jobs: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     callbacks: list[requests.Response] = field(default_factory=list)
@@ -75,13 +75,16 @@ class VendorEngine:
             segmentation = build_nodule_segmentation(datasets, result.findings, creator=creator, series_number=700)
             report = build_nodule_measurement_report(datasets, segmentation, result.findings, creator=creator,
                                                      series_number=701)
-            objects = [segmentation] if self.behaviour == "fail_after_partial" else [segmentation, report]
+            objects = [segmentation] if self.behaviour in ("fail_after_partial", "store_then_silent") \
+                else [segmentation, report]
             body, content_type = multipart_body([to_bytes(item) for item in objects])
             stored = self.post(job["dicomweb_url"], token, data=body,
                                headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
             if stored.status_code != 200:
                 self.errors.append(f"STOW answered {stored.status_code}: {stored.text[:300]}")
             series_uids = [str(item.SeriesInstanceUID) for item in objects]
+            if self.behaviour == "store_then_silent":
+                return
             if self.behaviour == "fail_after_partial":
                 outcome = {"status": "failed", "error": "GPU out of memory", "result_series_instance_uids": series_uids}
             else:
@@ -191,6 +194,20 @@ def test_an_engine_that_never_calls_back_fails_the_job_at_its_time_out(platform,
                        json={"status": "succeeded", "result_series_instance_uids": []})
     assert (late.status_code, late.json()["code"]) == (409, "job_finished")
 
+
+def test_series_an_engine_stored_before_timing_out_are_removed(platform, workers, vendor):
+    engine, url = vendor
+    engine.behaviour = "store_then_silent"
+    define_vendor_engine(platform, "vendor-half", url, timeout_seconds=40.0)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job_id = start(platform, "vendor-half", stored.study_instance_uid)
+    assert engine.done.wait(60), "the engine never finished storing"
+    assert not engine.errors, engine.errors
+    assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == ["CT", "SEG"]
+    job = wait_for_job(platform, "hospital_b", job_id, timeout=90)
+    assert (job.state, job.error_code) == (JobState.FAILED, "timeout")
+    assert "removed 1 series" in job.error_detail
+    assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == ["CT"]
 
 def test_an_engine_that_is_down_is_retried_and_then_fails_as_unreachable(platform, workers):
     define_vendor_engine(platform, "vendor-down", f"http://127.0.0.1:{closed_port()}/jobs")

@@ -287,6 +287,7 @@ class _Ingest:
                 detail={
                     "via": self.via, "stored": new_count, "already_stored": len(report.stored) - new_count,
                     "failed": len(report.failed), "studies": report.study_instance_uids[:50],
+                    "series": sorted({item.series_instance_uid for item in report.stored})[:50],
                     "failure_reasons": sorted({f"{item.reason:04X}" for item in report.failed}),
                 },
             )
