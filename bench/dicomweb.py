@@ -3,6 +3,7 @@
     sudo .venv/bin/python -m bench.dicomweb                 # full: ~3,000 instances, ~1.6 GB
     sudo .venv/bin/python -m bench.dicomweb --scale 0.05    # smoke run
     sudo .venv/bin/python -m bench.dicomweb --qido-scale    # platform QIDO at 10,000 studies / 1,000,000 instances
+    sudo .venv/bin/python -m bench.dicomweb --phases stow   # only STOW-RS (it always runs: it loads the data)
 
 One run: generate (or reuse) the data set; create a private network namespace with only loopback
 and enter it; start Orthanc and the platform (gunicorn) inside it; measure STOW-RS, QIDO-RS,
@@ -41,6 +42,7 @@ from bench.platform_peer import PlatformPeer, drop_stale_databases
 from bench.processes import pid_alive
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+PHASES = ("stow", "qido", "wado", "rendered", "metadata")
 
 
 def log(message: str) -> None:
@@ -66,12 +68,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--settings", default="config.settings.production")
     parser.add_argument("--settle", type=float, default=2.0,
                         help="seconds to wait after sync(2) between peers, so one peer's writeback does not land on the other")
+    parser.add_argument("--phases", default=",".join(PHASES),
+                        help=f"comma-separated subset of {','.join(PHASES)} (STOW always runs: it loads the data)")
     parser.add_argument("--qido-scale", action="store_true",
                         help="fill the platform index to --scale-studies/--scale-instances and measure QIDO there")
     parser.add_argument("--scale-studies", type=int, default=10_000)
     parser.add_argument("--scale-instances", type=int, default=1_000_000)
     arguments = parser.parse_args(argv)
     arguments.peer_names = [name.strip() for name in arguments.peers.split(",") if name.strip()]
+    arguments.phase_names = {name.strip() for name in arguments.phases.split(",") if name.strip()} | {"stow"}
+    if arguments.phase_names - set(PHASES):
+        parser.error(f"unknown phases: {', '.join(sorted(arguments.phase_names - set(PHASES)))}")
     unknown = set(arguments.peer_names) - set(report.PEERS)
     if unknown:
         parser.error(f"unknown peers: {', '.join(sorted(unknown))}")
@@ -206,24 +213,28 @@ class Run:
         self._check_ingest(data)
         if arguments.qido_scale:
             self._fill_platform_index()
-        for query in phases.query_types(data):
+        wanted = arguments.phase_names
+        for query in phases.query_types(data) if "qido" in wanted else []:
             log(f"{query.title}: {arguments.qido_repeats} queries per peer")
             self.each_peer(query.key, lambda peer, query=query: phases.qido_phase(
                 peer, query, repeats=arguments.qido_repeats,
                 check_counts=not (arguments.qido_scale and peer.name == "platform")))
         if arguments.qido_scale:
             return
-        series = [(study, one_series) for study in data.studies for one_series in study.series]
-        if arguments.wado_series:
-            series = series[:: max(1, len(series) // arguments.wado_series)][: arguments.wado_series]
-        log(f"WADO-RS series retrieve: {len(series)} series per peer")
-        self.each_peer("wado_series", lambda peer: phases.wado_series_phase(peer, series))
-        frames = phases.rendered_sample(data, arguments.rendered_frames)
-        log(f"rendered CT frames: {len(frames)} frames, cold then warm, per peer")
-        self.each_peer("rendered", lambda peer: phases.rendered_phase(peer, frames))
-        log(f"study metadata: {len(data.studies)} studies × {arguments.metadata_repeats} per peer")
-        self.each_peer("metadata", lambda peer: phases.metadata_phase(
-            peer, data.studies, repeats=arguments.metadata_repeats))
+        if "wado" in wanted:
+            series = [(study, one_series) for study in data.studies for one_series in study.series]
+            if arguments.wado_series:
+                series = series[:: max(1, len(series) // arguments.wado_series)][: arguments.wado_series]
+            log(f"WADO-RS series retrieve: {len(series)} series per peer")
+            self.each_peer("wado_series", lambda peer: phases.wado_series_phase(peer, series))
+        if "rendered" in wanted:
+            frames = phases.rendered_sample(data, arguments.rendered_frames)
+            log(f"rendered CT frames: {len(frames)} frames, cold then warm, per peer")
+            self.each_peer("rendered", lambda peer: phases.rendered_phase(peer, frames))
+        if "metadata" in wanted:
+            log(f"study metadata: {len(data.studies)} studies × {arguments.metadata_repeats} per peer")
+            self.each_peer("metadata", lambda peer: phases.metadata_phase(
+                peer, data.studies, repeats=arguments.metadata_repeats))
 
     def _ingest_memory(self) -> None:
         memory: dict[str, dict[str, Any]] = {}

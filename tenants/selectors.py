@@ -1,7 +1,9 @@
+from django.db import connection
 from django.db.models import QuerySet
 from django_tenants.utils import get_public_schema_name
 
-from tenants.models import ReferralLink, Tenant
+from apps.core.rows import column_list, instance_from_row, qualified_table
+from tenants.models import Domain, ReferralLink, Tenant
 
 
 def tenants_list() -> QuerySet[Tenant]:
@@ -10,6 +12,24 @@ def tenants_list() -> QuerySet[Tenant]:
 
 def tenant_by_slug(slug: str) -> Tenant | None:
     return tenants_list().filter(slug=slug).first()
+
+
+def tenant_for_domain(domain: str) -> Tenant | None:
+    """The tenant served on `domain`, read fresh on every request (a suspension or a plan change
+    applies to the very next request) in one plain statement.
+
+    It runs on the driver connection with schema-qualified names: going through Django's cursor
+    would first make django-tenants send `SET search_path = public`, a second round trip."""
+    public = get_public_schema_name()
+    sql = (
+        f"SELECT {column_list(Tenant, 'tenant')} FROM {qualified_table(Tenant, public)} AS tenant "
+        f"JOIN {qualified_table(Domain, public)} AS domain ON domain.tenant_id = tenant.id WHERE domain.domain = %s"
+    )
+    connection.ensure_connection()
+    with connection.connection.cursor() as cursor:
+        cursor.execute(sql, [domain])
+        row = cursor.fetchone()
+    return None if row is None else instance_from_row(Tenant, row)[0]
 
 
 def referral_links_list(*, clinic_slug: str | None = None, hospital_slug: str | None = None) -> QuerySet[ReferralLink]:

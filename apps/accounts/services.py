@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.accounts.models import ApiToken, User
 from apps.accounts.roles import Role, roles_for_kind
+from apps.accounts.selectors import token_with_user
 from apps.accounts.tokens import display_prefix, hash_token, new_token_secret
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
@@ -116,7 +117,7 @@ def token_revoke(*, token_id: int, actor: Actor | None = None) -> ApiToken:
 
 def token_authenticate(secret: str) -> ApiToken | None:
     """The usable token for this secret in the current schema, or None."""
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token(secret)).first()
+    token = token_with_user(hash_token(secret))
     if token is None or not token.is_usable() or not token.user.is_active:
         return None
     now = timezone.now()

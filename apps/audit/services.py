@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.utils import timezone
 
 from apps.audit.models import AuditEvent, Outcome
+from apps.core.rows import insert_row
 
 
 @dataclass(frozen=True)
@@ -47,12 +49,14 @@ def audit_record(
     outcome: str = Outcome.SUCCESS,
     detail: dict[str, Any] | None = None,
     tenant_slug: str | None = None,
-) -> AuditEvent:
-    """Append one event to the current schema's audit trail."""
+) -> int:
+    """Append one event to the current schema's audit trail and return its id (one plain INSERT:
+    reads of patient data write one on every request, see apps.core.rows)."""
     actor = actor or Actor.system()
     tenant = getattr(connection, "tenant", None)
     slug = tenant_slug or getattr(tenant, "slug", None) or "public"
-    return AuditEvent.objects.create(
+    return int(insert_row(AuditEvent, dict(
+        occurred_at=timezone.now(),
         tenant_slug=slug,
         actor_type=actor.kind,
         actor_id=actor.identifier,
@@ -63,4 +67,4 @@ def audit_record(
         client_ip=actor.client_ip,
         outcome=outcome,
         detail=detail or {},
-    )
+    )))

@@ -1,15 +1,23 @@
 """Tenant routing by Host (django-tenants) with clear JSON answers for unknown and suspended tenants."""
 
 from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_public_schema_name
 
 from apps.core.errors import json_error
+from tenants.selectors import tenant_for_domain
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
+    def get_tenant(self, domain_model: Any, hostname: str) -> Any:
+        tenant = tenant_for_domain(hostname)
+        if tenant is None:
+            raise domain_model.DoesNotExist(hostname)
+        return tenant
+
     def no_tenant_found(self, request: HttpRequest, hostname: str) -> HttpResponse:  # type: ignore[override]
         # django-tenants answers an empty 404; say which host was not recognised.
         return json_error("unknown_tenant", f"No tenant is served on host {hostname!r}.", 404)

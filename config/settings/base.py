@@ -120,6 +120,9 @@ DATABASES = {
         engine="django_tenants.postgresql_backend",
     )
 }
+# Let the archive's index statements (apps.archive.services.indexing, `prepare=True`) be prepared
+# once per connection; Django's own queries use client-side binding and are never prepared.
+DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -19,7 +19,7 @@ def _record(platform, tenant_key: str = "clinic_a", **kwargs) -> AuditEvent:
     kwargs.setdefault("object_type", "probe")
     kwargs.setdefault("object_id", unique_suffix())
     with platform.schema(tenant_key):
-        return audit_record(**kwargs)
+        return AuditEvent.objects.get(pk=audit_record(**kwargs))
 
 
 def test_the_helper_writes_actor_tenant_action_object_address_time_and_outcome(platform):

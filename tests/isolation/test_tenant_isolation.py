@@ -159,7 +159,7 @@ def victim(platform) -> VictimObjects:
     with platform.schema("clinic_a"):
         user = user_create(username=f"victim-{unique_suffix()}", role="technologist")
         issued = token_issue(user=user, name="victim")
-        event = audit_record(action="victim.probe", object_type="probe", object_id=unique_suffix())
+        event_id = audit_record(action="victim.probe", object_type="probe", object_id=unique_suffix())
     upload = platform.http("clinic_a", "clinic_admin").post("/api/v1/uploads/", json={"label": "victim"})
     assert upload.status_code == 201, upload.text
     study = ct_study(slices=1, size=16)
@@ -168,7 +168,7 @@ def victim(platform) -> VictimObjects:
     with platform.schema():
         link = ReferralLink.objects.get(clinic__slug="test-clinic-a", hospital__slug="test-hospital-b")
     return VictimObjects(
-        user=user.pk, user_role=user.role, token=issued.token.pk, token_secret=issued.secret, audit_event=event.pk,
+        user=user.pk, user_role=user.role, token=issued.token.pk, token_secret=issued.secret, audit_event=event_id,
         upload=upload.json()["id"], study=study.study_instance_uid, series=study.series_instance_uids[0],
         instance=study.sop_instance_uids[0], victim_slug="test-clinic-a", link=link.pk,
     )
