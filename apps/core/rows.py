@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from django.db import connection
-from django.db.models import Model
+from django.db.models import Field, Model
 
 ModelT = TypeVar("ModelT", bound=Model)
 
@@ -47,13 +47,14 @@ def insert_row(model: type[Model], values: dict[str, Any]) -> Any:
     would (JSON, addresses, dates), and return its primary key. Fields left out take their database
     default, not the model's (so name them all)."""
     quote = connection.ops.quote_name
-    fields = [model._meta.get_field(name) for name in values]
+    fields: list[Field[Any, Any]] = [model._meta.get_field(name) for name in values]  # type: ignore[misc]
+    primary_key = model._meta.pk
+    assert primary_key is not None
     sql = (
-        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "  # type: ignore[union-attr]
-        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(model._meta.pk.column)}"  # type: ignore[union-attr]
+        f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(primary_key.column)}"
     )
     with connection.cursor() as cursor:
-        prepared = [field.get_db_prep_save(value, connection)  # type: ignore[union-attr]
-                    for field, value in zip(fields, values.values(), strict=True)]
+        prepared = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
         cursor.execute(sql, prepared)
         return cursor.fetchone()[0]
