@@ -13,15 +13,13 @@ Two halves:
   `fill_platform`, with the benchmark's DATABASE_URL) and hands the records to the archive's bulk
   index loader in the tenant's schema.
 
-The archive app (apps.archive) was not in the repository when this was written; `_bulk_loader()`
-looks for its bulk loader by the names the archive engineer announced and fails with a clear
-message if there is none (see docs/benchmarks.md).
+The loader is the archive's own `index_bulk_load` (apps.archive.services.bulk): the same batch
+indexer, SQL, counters and lock as STOW-RS, one transaction per chunk of studies.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import random
 import subprocess
@@ -153,27 +151,10 @@ def synthetic_index(*, studies: int, instances: int, seed: int = 1) -> Iterator[
 
 # --- the Django side ------------------------------------------------------------------------------------
 
-LOADER_CANDIDATES = (
-    ("apps.archive.services", "index_bulk_load"),
-    ("apps.archive.bulk", "index_bulk_load"),
-    ("apps.archive.services.bulk", "index_bulk_load"),
-    ("apps.archive.index", "index_bulk_load"),
-)
-
-
 def _bulk_loader() -> Callable[..., Any]:
-    for module_name, attribute in LOADER_CANDIDATES:
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:
-            continue
-        loader = getattr(module, attribute, None)
-        if callable(loader):
-            return loader
-    raise SystemExit(
-        "QIDO scale mode needs the archive's bulk index loader (index_bulk_load in apps.archive); this "
-        "checkout has none. Tried: " + ", ".join(f"{m}.{a}" for m, a in LOADER_CANDIDATES)
-    )
+    from apps.archive.services.bulk import index_bulk_load
+
+    return index_bulk_load
 
 
 def _load_inside_django(*, tenant_slug: str, studies: int, instances: int, seed: int, chunk: int) -> dict[str, Any]:
