@@ -185,6 +185,8 @@ def _cached(storage: TenantStorage, key: str) -> bytes | None:
     except (OSError, StorageUnavailable):
         logger.warning("Rendered cache unreadable at %s", key, exc_info=True)
         return None
+    if not data:  # an entry cut short by a power cut before its write reached the disk
+        return None
     _rendered_memory.put(memory_key, data)
     return data
 
@@ -194,7 +196,9 @@ def _remember(storage: TenantStorage, key: str, data: bytes, media_type: str, *,
 
     def write() -> None:
         try:
-            storage.put_bytes(key, data, content_type=media_type)
+            # Derived and re-made on a miss: not worth an fsync (an entry lost in a power cut, or left
+            # empty, is rendered again; see _cached).
+            storage.put_bytes(key, data, content_type=media_type, sync=False)
         except (OSError, StorageUnavailable):
             logger.warning("Could not cache rendered image at %s", key, exc_info=True)
 

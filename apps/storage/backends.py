@@ -10,7 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -45,9 +45,12 @@ class StoredObject:
 
 
 class ObjectStore(Protocol):
-    def put_stream(self, key: str, stream: BinaryIO, *, content_type: str = ...) -> StoredObject: ...
+    # sync=False: the object may not be on disk yet when this returns; call sync([key]) before relying on it.
+    def put_stream(self, key: str, stream: BinaryIO, *, content_type: str = ..., sync: bool = ...) -> StoredObject: ...
 
-    def put_bytes(self, key: str, data: bytes, *, content_type: str = ...) -> StoredObject: ...
+    def put_bytes(self, key: str, data: bytes, *, content_type: str = ..., sync: bool = ...) -> StoredObject: ...
+
+    def sync(self, keys: Iterable[str]) -> None: ...
 
     def get_stream(self, key: str, *, chunk_size: int = ...) -> Iterator[bytes]: ...
 
@@ -107,19 +110,33 @@ class _HashingReader:
         return self._digest.hexdigest()
 
 
-class FilesystemObjectStore:
-    """Objects as files under <root>/<bucket>/<key>; presigned URLs are signed Django URLs."""
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
-    def __init__(self, *, root: str | Path, bucket: str) -> None:
+
+class FilesystemObjectStore:
+    """Objects as files under <root>/<bucket>/<key>; presigned URLs are signed Django URLs.
+
+    With `durable` (the default, STORAGE_FSYNC) a put returns only once the file and its name are
+    on disk (fsync of the file, then of its folder after the rename): the archive indexes an object
+    right after, and an index row must never outlive its object in a power cut (DESIGN §7). Orthanc
+    does the same by default (SyncStorageArea)."""
+
+    def __init__(self, *, root: str | Path, bucket: str, durable: bool = True) -> None:
         self.root = Path(root)
         self.bucket = bucket
         self.base = self.root / bucket
+        self.durable = durable
 
     def _path(self, key: str) -> Path:
         return self.base / validate_full_key(key)
 
     def put_stream(
-        self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream"
+        self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream", sync: bool = True
     ) -> StoredObject:
         target = self._path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -128,16 +145,39 @@ class FilesystemObjectStore:
         try:
             with os.fdopen(descriptor, "wb") as handle:
                 shutil.copyfileobj(reader, handle, CHUNK_SIZE)  # type: ignore[misc]
+                if self.durable and sync:
+                    handle.flush()
+                    os.fsync(handle.fileno())
             os.replace(temporary, target)
+            if self.durable and sync:
+                _fsync_directory(target.parent)
         except BaseException:
             Path(temporary).unlink(missing_ok=True)
             raise
         return StoredObject(key=key, size=reader.size, sha256=reader.sha256)
 
-    def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> StoredObject:
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream", sync: bool = True
+    ) -> StoredObject:
         import io
 
-        return self.put_stream(key, io.BytesIO(data), content_type=content_type)
+        return self.put_stream(key, io.BytesIO(data), content_type=content_type, sync=sync)
+
+    def sync(self, keys: Iterable[str]) -> None:
+        """Put objects written with sync=False, and their names, on disk (no-op unless durable)."""
+        if not self.durable:
+            return
+        folders: set[Path] = set()
+        for key in keys:
+            path = self._path(key)
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(descriptor)
+            finally:
+                os.close(descriptor)
+            folders.add(path.parent)
+        for folder in folders:
+            _fsync_directory(folder)
 
     def get_stream(self, key: str, *, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
         path = self._path(key)
@@ -275,7 +315,7 @@ class S3ObjectStore:
         return extra
 
     def put_stream(
-        self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream"
+        self, key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream", sync: bool = True
     ) -> StoredObject:
         from boto3.s3.transfer import TransferConfig
 
@@ -289,10 +329,15 @@ class S3ObjectStore:
         )
         return StoredObject(key=key, size=reader.size, sha256=reader.sha256)
 
-    def put_bytes(self, key: str, data: bytes, *, content_type: str = "application/octet-stream") -> StoredObject:
+    def put_bytes(
+        self, key: str, data: bytes, *, content_type: str = "application/octet-stream", sync: bool = True
+    ) -> StoredObject:
         validate_full_key(key)
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, **self._extra_args(content_type))
         return StoredObject(key=key, size=len(data), sha256=hashlib.sha256(data).hexdigest())
+
+    def sync(self, keys: Iterable[str]) -> None:
+        """Nothing to do: S3 has stored an object durably when its PUT returns."""
 
     def _get_object(self, key: str, **kwargs: str):  # type: ignore[no-untyped-def]
         validate_full_key(key)
@@ -406,5 +451,5 @@ def store_for_bucket(*, bucket: str, endpoint_url: str | None = None, kms_key_id
             kms_key_id=kms_key_id,
         )
     if settings.STORAGE_BACKEND == "filesystem":
-        return FilesystemObjectStore(root=settings.STORAGE_ROOT, bucket=bucket)
+        return FilesystemObjectStore(root=settings.STORAGE_ROOT, bucket=bucket, durable=settings.STORAGE_FSYNC)
     raise ValueError(f"Unknown STORAGE_BACKEND {settings.STORAGE_BACKEND!r}: use 's3' or 'filesystem'")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
 from apps.storage.backends import ObjectStore, StoredObject, store_for_bucket
@@ -23,11 +23,19 @@ class TenantStorage:
     def full_key(self, relative_key: str) -> str:
         return f"{self.key_prefix}{object_key(*relative_key.split('/'))}"
 
-    def put_stream(self, relative_key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream") -> StoredObject:
-        return self.store.put_stream(self.full_key(relative_key), stream, content_type=content_type)
+    def put_stream(
+        self, relative_key: str, stream: BinaryIO, *, content_type: str = "application/octet-stream", sync: bool = True
+    ) -> StoredObject:
+        return self.store.put_stream(self.full_key(relative_key), stream, content_type=content_type, sync=sync)
 
-    def put_bytes(self, relative_key: str, data: bytes, *, content_type: str = "application/octet-stream") -> StoredObject:
-        return self.store.put_bytes(self.full_key(relative_key), data, content_type=content_type)
+    def put_bytes(
+        self, relative_key: str, data: bytes, *, content_type: str = "application/octet-stream", sync: bool = True
+    ) -> StoredObject:
+        return self.store.put_bytes(self.full_key(relative_key), data, content_type=content_type, sync=sync)
+
+    def sync(self, relative_keys: Iterable[str]) -> None:
+        """See ObjectStore.put_stream(sync=False)."""
+        self.store.sync([self.full_key(key) for key in relative_keys])
 
     def get_stream(self, relative_key: str) -> Iterator[bytes]:
         return self.store.get_stream(self.full_key(relative_key))

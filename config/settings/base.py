@@ -186,6 +186,8 @@ CORS_ALLOW_HEADERS = [
 # --- Storage ----------------------------------------------------------------------------------------
 STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem")
 STORAGE_ROOT = env_str("STORAGE_ROOT", str(embedded.OBJECTS_DIR))
+# Filesystem backend: fsync each object before it is indexed (see FilesystemObjectStore).
+STORAGE_FSYNC = env_bool("STORAGE_FSYNC", True)
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None
 S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID") or None
 S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY") or None

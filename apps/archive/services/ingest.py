@@ -7,10 +7,11 @@ The data path of DESIGN §5, per STOW-RS request (or uploaded file):
 2. its header is checked and read without decoding pixel data (apps.dicom.headers), its DICOM JSON
    metadata rendered once (apps.dicom.json_model);
 3. the original bytes are written to storage under a key made of the UIDs and a fresh upload id,
-   before the next part is read;
+   before the next part is read; making them durable (fsync on the filesystem backend) runs in the
+   background meanwhile;
 4. when every part is in storage, the batch is indexed in one transaction (services.indexing), the
    request's audit event written in it, and the derived work (thumbnails of new series) queued for
-   after the commit;
+   after the commit, which waits until every object is durable;
 5. objects that the index refused (duplicates, conflicts, quota) are removed again.
 
 A crash before step 4 commits leaves only objects no row names (harmless, never served); a 200 or
@@ -20,7 +21,9 @@ A crash before step 4 commits leaves only objects no row names (harmless, never 
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Protocol
 
@@ -184,6 +187,7 @@ class _Ingest:
         self.staged: list[IndexRow] = []
         self.failed: list[FailedInstance] = []
         self.written_keys: list[str] = []
+        self.syncing: list[Future[None]] = []
         self.committed = False
 
     def fail(self, reason: FailureReason, detail: str, *, sop_class_uid: str = "", sop_instance_uid: str = "") -> None:
@@ -247,9 +251,10 @@ class _Ingest:
         self.written_keys.append(key)
         buffer = spool.buffer()
         if isinstance(buffer, bytes):
-            stored = self.storage.put_bytes(key, buffer, content_type=DICOM_MEDIA_TYPE)
+            stored = self.storage.put_bytes(key, buffer, content_type=DICOM_MEDIA_TYPE, sync=False)
         else:
-            stored = self.storage.put_stream(key, spool.stream(), content_type=DICOM_MEDIA_TYPE)
+            stored = self.storage.put_stream(key, spool.stream(), content_type=DICOM_MEDIA_TYPE, sync=False)
+        self.syncing.append(_object_sync_pool().submit(self.storage.sync, [key]))
         row = IndexRow(
             attributes=attributes, metadata_json=metadata_json, object_key=key, size_bytes=stored.size,
             sha256=stored.sha256, warnings=header.warnings + coerced,
@@ -298,6 +303,10 @@ class _Ingest:
                     study_derivatives_warm, tenant=self.tenant, work=WorkKind.INGEST,
                     args=(study_id, sorted(series_ids)),
                 )
+            # Rows that name an object commit only once it is durable (DESIGN §7); the syncs ran
+            # while the rows were written. A failed sync raises here and rolls the rows back.
+            for pending in self.syncing:
+                pending.result()
         self.committed = True
         # Outside the transaction: these objects are this request's own copies that no row names.
         self._delete(refused_keys)
@@ -314,6 +323,18 @@ class _Ingest:
         """Remove every object this request wrote, unless its rows were committed."""
         if not self.committed:
             self._delete(self.written_keys)
+
+
+_sync_pool: tuple[int, ThreadPoolExecutor] | None = None
+
+
+def _object_sync_pool() -> ThreadPoolExecutor:
+    """Threads that make written objects durable (fsync releases the GIL), one pool per process
+    (made on first use, and again after a fork: a pool's threads do not survive one)."""
+    global _sync_pool
+    if _sync_pool is None or _sync_pool[0] != os.getpid():
+        _sync_pool = (os.getpid(), ThreadPoolExecutor(max_workers=4, thread_name_prefix="object-sync"))
+    return _sync_pool[1]
 
 
 _FAILURE_FOR_STATUS = {
