@@ -26,7 +26,8 @@ def tenant_for_domain(domain: str) -> Tenant | None:
         f"JOIN {qualified_table(Domain, public)} AS domain ON domain.tenant_id = tenant.id WHERE domain.domain = %s"
     )
     connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
+    # Driver errors become Django's (and mark the connection for a health check, as the ORM would).
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         cursor.execute(sql, [domain])
         row = cursor.fetchone()
     return None if row is None else instance_from_row(Tenant, row)[0]
