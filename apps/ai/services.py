@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import time
 import uuid
 from dataclasses import dataclass
 from functools import partial
@@ -374,8 +375,13 @@ def dispatch_next_after_commit() -> None:
     transaction.on_commit(lambda: jobs_dispatch(tenant=tenant))
 
 
+# The run checks the engine's time-out itself between steps (see _progress); Celery's soft limit,
+# a little later, ends a job stuck inside one step.
+STUCK_STEP_GRACE_SECONDS = 5.0
+
+
 def job_enqueue(*, job_id: uuid.UUID | str, tenant: Tenant, timeout_seconds: float, countdown: float = 0.0) -> None:
-    """Send the job's run task to the tenant's `ai` queue, with the engine's time-out as soft limit."""
+    """Send the job's run task to the tenant's `ai` queue, with soft and hard limits past the engine's time-out."""
     from django_tenants.utils import schema_context
 
     from apps.ai.tasks import ai_job_run
@@ -384,7 +390,7 @@ def job_enqueue(*, job_id: uuid.UUID | str, tenant: Tenant, timeout_seconds: flo
     with schema_context(tenant.schema_name):
         ai_job_run.apply_async(
             args=(str(job_id),), queue=queue, countdown=countdown or None,
-            soft_time_limit=timeout_seconds, time_limit=timeout_seconds + 30,
+            soft_time_limit=timeout_seconds + STUCK_STEP_GRACE_SECONDS, time_limit=timeout_seconds + 30,
         )
 
 
@@ -467,8 +473,14 @@ def _job_claim(job_id: uuid.UUID | str, tenant: Tenant, *, timeout_seconds: floa
     return "claimed"
 
 
-def _progress(job_id: uuid.UUID | str, percent: int) -> bool:
-    """Record progress; False if the job is no longer running (cancelled meanwhile)."""
+def _progress(job_id: uuid.UUID | str, percent: int, *, deadline: float | None = None) -> bool:
+    """Record progress; False if the job is no longer running (cancelled meanwhile).
+
+    Past `deadline` (time.monotonic()) the job fails with `timeout` here. Celery's soft time limit
+    ends a job that is stuck inside a step, but its pool looks only about once a second, so a short
+    time-out would let a fast job finish late; this check between steps honours it exactly."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise JobFailure("timeout", "the engine did not finish within its time-out")
     return AIJob.objects.filter(pk=job_id, state=JobState.RUNNING).update(progress=percent) == 1
 
 
@@ -642,9 +654,11 @@ def job_run(*, job_id: uuid.UUID | str) -> str:
     if job is None:
         return RunOutcome.SKIPPED
     engine = selectors.engine_registered(job.engine_name)
-    claimed = _job_claim(job_id, tenant, timeout_seconds=engine.timeout_seconds if engine else 600.0)
+    timeout_seconds = engine.timeout_seconds if engine else 600.0
+    claimed = _job_claim(job_id, tenant, timeout_seconds=timeout_seconds)
     if claimed != "claimed":
         return claimed
+    deadline = time.monotonic() + timeout_seconds
     job.refresh_from_db()
     try:
         if engine is None or engine.descriptor.version != job.engine_version:
@@ -654,13 +668,13 @@ def job_run(*, job_id: uuid.UUID | str) -> str:
 
             return external_job_dispatch(job=job, engine=engine)
         datasets = _load_series(job, engine.descriptor)
-        if not _progress(job_id, 30):
+        if not _progress(job_id, 30, deadline=deadline):
             return RunOutcome.CANCELLED
         result = _run_engine(engine, datasets)
-        if not _progress(job_id, 70):
+        if not _progress(job_id, 70, deadline=deadline):
             return RunOutcome.CANCELLED
         payloads = _encode_results(result, datasets)
-        if not _progress(job_id, 90):
+        if not _progress(job_id, 90, deadline=deadline):
             return RunOutcome.CANCELLED
         summary = {**dict(result.summary), "triage": _triage(result)}
         return _job_complete(job_id, source_series_uid=str(datasets[0].SeriesInstanceUID), summary=summary,

@@ -1,7 +1,8 @@
 """Celery task of the AI app: a thin wrapper that runs one job in its tenant's schema.
 
-Time-out: the job's engine time-out is the task's soft time limit (set per call by
-``services.job_enqueue``); when it fires the job fails with code ``timeout``. Faults that can pass
+Time-out: the run checks the engine's time-out between its steps and fails the job with code
+``timeout`` once it has passed; a few seconds later the task's soft time limit (set per call by
+``services.job_enqueue``) ends a job stuck inside one step, with the same code. Faults that can pass
 (storage or database unavailable) put the job back in the queue with backoff, up to
 ``AI_JOB_MAX_ATTEMPTS`` attempts. Fair share on the shared queue is decided before a message is sent
 (``services.jobs_dispatch`` keeps at most the tenant's cap of jobs in flight); should a job still find

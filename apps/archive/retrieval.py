@@ -169,6 +169,22 @@ def _options_name(options: RenderOptions) -> str:
     return f"{options.frame_index + 1}-{digest}.{extension}"
 
 
+def default_rendered_options() -> RenderOptions:
+    """What a plain `/rendered` (or `/frames/1/rendered`) request asks for: no window, viewport or quality."""
+    return RenderOptions.from_query_parameters(
+        {"window": "", "viewport": "", "quality": ""}, media_type="image/jpeg", frame_index=0
+    )
+
+
+def rendered_cache_key(instance: InstanceFile, options: RenderOptions) -> str:
+    """Where the frame rendered with `options` is cached, beside the instance's object."""
+    return derived_key(instance.object_key, "rendered/" + _options_name(options))
+
+
+def rendered_is_cached(storage: TenantStorage, instance: InstanceFile, options: RenderOptions) -> bool:
+    return storage.exists(rendered_cache_key(instance, options))
+
+
 def rendered_etag(instance: InstanceFile, name: str) -> str:
     return hashlib.sha256(f"{instance.sha256}:{instance.object_key}:{name}".encode()).hexdigest()[:32]
 
@@ -219,9 +235,8 @@ def rendered(
 
     Raises RenderingNotPossible / RenderingParameterError from the renderer.
     """
-    name = "rendered/" + _options_name(options)
-    key = derived_key(instance.object_key, name)
-    etag = rendered_etag(instance, name)
+    key = rendered_cache_key(instance, options)
+    etag = rendered_etag(instance, "rendered/" + _options_name(options))
     data = _cached(storage, key)
     if data is None:
         dataset = read_dataset(storage, instance)

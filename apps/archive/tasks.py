@@ -17,6 +17,7 @@ from django_tenants.utils import get_public_schema_name, tenant_context
 
 from apps.archive import retrieval, selectors, services
 from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderingNotPossible
+from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES
 from apps.storage.backends import StorageUnavailable
 from apps.storage.tenant_storage import storage_for
 from tenants.deployment import WorkKind
@@ -55,6 +56,36 @@ def study_derivatives_warm(study_id: int, series_ids: list[int]) -> int:
                                 wait_for_cache=True)
         except (RenderingNotPossible, retrieval.InstanceUnreadable) as error:
             logger.info("No thumbnail for %s: %s", instance.sop_instance_uid, error)
+            continue
+        rendered += 1
+    return rendered
+
+
+@shared_task(
+    name="apps.archive.tasks.study_rendered_warm", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=True, max_retries=5, soft_time_limit=900,
+)
+def study_rendered_warm(study_id: int) -> int:
+    """Render (once) every image of a stable study as a viewer's plain `/rendered` request asks for
+    it (first frame, JPEG, the object's own window), so the first look at each is a cache hit.
+
+    Idempotent: frames already cached are skipped; a study deleted meanwhile is skipped.
+    """
+    study_instance_uid = selectors.study_uid_of(study_id)
+    if study_instance_uid is None:
+        return 0
+    storage = storage_for(current_tenant())
+    options = retrieval.default_rendered_options()
+    rendered = 0
+    for instance in selectors.instances_for_retrieval(study_instance_uid=study_instance_uid):
+        if not instance.has_pixels or instance.transfer_syntax_uid in VIDEO_TRANSFER_SYNTAXES:
+            continue
+        if retrieval.rendered_is_cached(storage, instance, options):
+            continue
+        try:
+            retrieval.rendered(storage, instance, options)
+        except (RenderingNotPossible, retrieval.InstanceUnreadable) as error:
+            logger.info("No rendered frame for %s: %s", instance.sop_instance_uid, error)
             continue
         rendered += 1
     return rendered

@@ -265,6 +265,9 @@ STUDY_STABLE_SECONDS = env_int("STUDY_STABLE_SECONDS", 60)
 QIDO_MAX_RESULTS = env_int("QIDO_MAX_RESULTS", 1000)
 # Rendered frames and thumbnails are cached in the tenant's storage and in each process's memory.
 RENDERED_MEMORY_CACHE_BYTES = env_int("RENDERED_MEMORY_CACHE_BYTES", 64 * 1024**2)
+# Once a study is stable, an ingest worker renders each image as a plain /rendered request asks for it,
+# so a viewer's first look at a frame is a cache hit.
+ARCHIVE_WARM_RENDERED_FRAMES = env_bool("ARCHIVE_WARM_RENDERED_FRAMES", True)
 
 # --- Cloud film --------------------------------------------------------------------------------------
 FILM_LINK_VALID_DAYS = env_int("FILM_LINK_VALID_DAYS", 30)

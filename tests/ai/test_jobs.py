@@ -166,7 +166,7 @@ def test_an_engine_error_fails_the_job_and_stores_nothing(platform, workers, tmp
 def test_a_job_over_its_time_out_fails_with_timeout_and_stores_nothing(platform, workers):
     stored = store_chest_phantom(platform, "clinic_c", "technologist")
     with platform.schema("clinic_c"):
-        engine_setting_update(engine_name=NODULE_ENGINE, actor=Actor.system("test"), timeout_seconds=0.2)
+        engine_setting_update(engine_name=NODULE_ENGINE, actor=Actor.system("test"), timeout_seconds=0.001)
     try:
         response = start(platform, "clinic_c", "technologist", stored.study_instance_uid)
         assert response.status_code == 201, response.text

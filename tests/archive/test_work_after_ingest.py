@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+from apps.archive import retrieval, selectors
 from apps.archive.keys import derived_prefix
 from apps.archive.models import Instance, Study
 from apps.archive.tasks import stable_studies_dispatch, studies_mark_stable
@@ -80,3 +81,28 @@ def test_a_new_instance_makes_a_stable_study_unstable_until_it_is_quiet_again(pl
     more = ct_study(1, study_instance_uid=study.study_instance_uid, patient_id=study.patient_id)
     stow(http, more.files)
     assert study_row(platform, "hospital_b", study.study_instance_uid).stable_at is None
+
+
+def test_a_stable_study_has_every_frame_rendered_before_anyone_asks(platform, workers):
+    study = ct_study(3)
+    http = platform.http("clinic_a", "technologist")
+    assert stow(http, study.files).status_code == 200
+    time.sleep(1.1)
+    with platform.schema():
+        enqueue(studies_mark_stable, tenant=platform.tenants["clinic_a"], work=WorkKind.INGEST,
+                kwargs={"stable_after_seconds": 1})
+    with platform.schema("clinic_a"):
+        files = selectors.instances_for_retrieval(study_instance_uid=study.study_instance_uid)
+    storage = storage_for(platform.tenants["clinic_a"])
+    options = retrieval.default_rendered_options()
+    wait_until(lambda: all(retrieval.rendered_is_cached(storage, item, options) for item in files), timeout=60,
+               message="every frame of the stable study rendered into the cache")
+    assert "study_rendered_warm" in workers["shared"].log()
+    # A viewer's first request for a frame is answered from that cache, byte for byte.
+    for item in files:
+        response = http.get(
+            f"/dicomweb/studies/{study.study_instance_uid}/series/{item.series_instance_uid}"
+            f"/instances/{item.sop_instance_uid}/rendered", headers={"Accept": "image/jpeg"},
+        )
+        assert response.status_code == 200
+        assert response.content == storage.get_bytes(retrieval.rendered_cache_key(item, options))
