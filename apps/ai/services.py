@@ -46,7 +46,7 @@ from apps.archive.selectors import instances_for_retrieval
 from apps.archive.services.ingest import StreamPart, instances_store
 from apps.audit.models import Outcome
 from apps.audit.services import Actor, audit_record
-from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound, StudyNotFound
 from apps.storage.tenant_storage import storage_for
 from tenants.connection import tenant_connection
 from tenants.deployment import WorkKind, policy_for
@@ -85,10 +85,6 @@ class EngineNotFound(NotFound):
 
 class EngineDisabled(Conflict):
     code = "engine_disabled"
-
-
-class StudyNotFound(NotFound):
-    code = "study_not_found"
 
 
 class StudyNotAccepted(InvalidInput):

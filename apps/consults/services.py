@@ -28,7 +28,7 @@ from apps.consults.models import ClinicConsult, HospitalConsult, ReportKind, Rep
 from apps.consults.notifications import users_email_on_commit
 from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES, next_state
 from apps.consults.webhooks import webhooks_emit
-from apps.core.errors import Forbidden, InvalidInput, NotFound
+from apps.core.errors import Forbidden, InvalidInput, NotFound, StudyNotFound
 from tenants.models import ReferralLink, TenantKind, TenantStatus
 from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
 
@@ -37,10 +37,6 @@ DEFAULT_SLA_MINUTES = {Priority.STAT: 60, Priority.URGENT: 4 * 60, Priority.ROUT
 
 class ConsultNotFound(NotFound):
     code = "consult_not_found"
-
-
-class StudyNotFound(NotFound):
-    code = "study_not_found"
 
 
 class HospitalNotInNetwork(InvalidInput):

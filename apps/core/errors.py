@@ -31,6 +31,12 @@ class NotFound(DomainError):
     status = 404
 
 
+class StudyNotFound(NotFound):
+    """A study the request names is not (or no longer) in this tenant's archive."""
+
+    code = "study_not_found"
+
+
 class Conflict(DomainError):
     code = "conflict"
     status = 409

@@ -25,7 +25,7 @@ from apps.archive.models import Study
 from apps.archive.retrieval import InstanceUnreadable, read_dataset
 from apps.archive.selectors import InstanceFile, instances_for_retrieval
 from apps.audit.services import Actor, audit_record
-from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, StudyNotFound
 from apps.dicom.film_sheet import (
     LAYOUTS,
     Layout,
@@ -47,10 +47,6 @@ FILM_ACTOR = Actor.system("film")
 
 class FilmNotFound(NotFound):
     code = "film_not_found"
-
-
-class StudyNotFound(NotFound):
-    code = "study_not_found"
 
 
 class LinkNotFound(NotFound):
