@@ -3,11 +3,16 @@ from django.db.models import QuerySet
 from django_tenants.utils import get_public_schema_name
 
 from apps.core.rows import column_list, instance_from_row, qualified_table
-from tenants.models import Domain, ReferralLink, Tenant
+from tenants.models import Domain, ReferralLink, Tenant, TenantStatus
 
 
 def tenants_list() -> QuerySet[Tenant]:
     return Tenant.objects.exclude(schema_name=get_public_schema_name()).select_related("plan").prefetch_related("domains")
+
+
+def tenants_active() -> list[Tenant]:
+    """Every tenant that is not suspended (the public schema's own row excluded): what periodic work visits."""
+    return list(Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(status=TenantStatus.ACTIVE))
 
 
 def tenant_by_slug(slug: str) -> Tenant | None:

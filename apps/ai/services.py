@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -74,6 +75,11 @@ def deferral_seconds() -> float:
 
 def max_attempts() -> int:
     return int(getattr(settings, "AI_JOB_MAX_ATTEMPTS", 3))
+
+
+def unclaimed_resend_seconds() -> float:
+    """A job dispatched this long ago and still not claimed by a worker has its message sent again."""
+    return float(getattr(settings, "AI_UNCLAIMED_RESEND_SECONDS", 900.0))
 
 
 # --- errors -------------------------------------------------------------------------------------------
@@ -355,14 +361,38 @@ def jobs_dispatch(*, tenant: Tenant) -> int:
         jobs = list(waiting.select_for_update(skip_locked=True)[:limit]) if limit else []
         if not jobs:
             return 0
-        timeouts = {engine.descriptor.name: engine.timeout_seconds for engine in selectors.engines_registered()}
-        now = timezone.now()
-        for job in jobs:
-            job.dispatched_at = now
-            job.save(update_fields=["dispatched_at"])
-            timeout = timeouts.get(job.engine_name, 600.0)
-            transaction.on_commit(partial(job_enqueue, job_id=job.pk, tenant=tenant, timeout_seconds=timeout))
+        _send_on_commit(jobs, tenant=tenant)
     return len(jobs)
+
+
+def jobs_resend_unclaimed(*, older_than_seconds: float | None = None) -> int:
+    """Send again the run message of every job dispatched long ago that no worker has claimed.
+
+    A message can be lost (a broker restarted without its data; a task that ended before claiming
+    its job), and the job would then hold one of its tenant's in-flight places for good. A second
+    message is harmless: whichever runs first claims the job, the other finds it taken and stops."""
+    seconds = unclaimed_resend_seconds() if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - timedelta(seconds=seconds)
+    with transaction.atomic():
+        jobs = list(AIJob.objects.select_for_update(skip_locked=True)
+                    .filter(state=JobState.QUEUED, dispatched_at__lt=cutoff).order_by("created_at"))
+        for job in jobs:
+            logger.warning("AI job %s was dispatched at %s and never claimed: sending it again", job.pk, job.dispatched_at)
+            audit_record(action="ai.job_resend", actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
+                         detail={"dispatched_at": job.dispatched_at.isoformat() if job.dispatched_at else None})
+        _send_on_commit(jobs, tenant=current_tenant())
+    return len(jobs)
+
+
+def _send_on_commit(jobs: list[AIJob], *, tenant: Tenant) -> None:
+    """Mark the jobs dispatched now and send their run messages once the transaction commits."""
+    timeouts = {engine.descriptor.name: engine.timeout_seconds for engine in selectors.engines_registered()}
+    now = timezone.now()
+    for job in jobs:
+        job.dispatched_at = now
+        job.save(update_fields=["dispatched_at"])
+        timeout = timeouts.get(job.engine_name, 600.0)
+        transaction.on_commit(partial(job_enqueue, job_id=job.pk, tenant=tenant, timeout_seconds=timeout))
 
 
 def dispatch_next_after_commit() -> None:

@@ -16,11 +16,13 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
+from django_tenants.utils import tenant_context
 
 from apps.ai import selectors, services
 from apps.ai.external import EngineUnreachable
 from apps.storage.backends import StorageUnavailable
 from tenants.queues import current_tenant
+from tenants.selectors import tenants_active
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +47,17 @@ def ai_job_run(job_id: str) -> str:
     if outcome == services.RunOutcome.DEFERRED:
         _send_again(job_id, countdown=services.deferral_seconds())
     return outcome
+
+
+@shared_task(name="apps.ai.tasks.ai_unclaimed_jobs_resend", acks_late=True)
+def ai_unclaimed_jobs_resend(older_than_seconds: float | None = None) -> int:
+    """Periodic, in the public schema: in every active tenant, send again the run messages of jobs
+    dispatched long ago that no worker has claimed (see services.jobs_resend_unclaimed)."""
+    resent = 0
+    for tenant in tenants_active():
+        with tenant_context(tenant):
+            resent += services.jobs_resend_unclaimed(older_than_seconds=older_than_seconds)
+    return resent
 
 
 @shared_task(name="apps.ai.tasks.ai_external_job_expire", acks_late=True)

@@ -13,7 +13,7 @@ import logging
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
-from django_tenants.utils import get_public_schema_name, tenant_context
+from django_tenants.utils import tenant_context
 
 from apps.archive import retrieval, selectors, services
 from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderingNotPossible
@@ -21,8 +21,8 @@ from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES
 from apps.storage.backends import StorageUnavailable
 from apps.storage.tenant_storage import storage_for
 from tenants.deployment import WorkKind
-from tenants.models import Tenant, TenantStatus
 from tenants.queues import current_tenant, enqueue
+from tenants.selectors import tenants_active
 
 logger = logging.getLogger(__name__)
 
@@ -105,16 +105,12 @@ def deleted_purge() -> dict[str, int]:
     return {"studies": summary.studies, "series": summary.series, "instances": summary.instances}
 
 
-def _active_tenants() -> list[Tenant]:
-    return list(Tenant.objects.exclude(schema_name=get_public_schema_name()).filter(status=TenantStatus.ACTIVE))
-
-
 @shared_task(name="apps.archive.tasks.stable_studies_dispatch", acks_late=True)
 def stable_studies_dispatch(stable_after_seconds: int | None = None) -> int:
     """Periodic: queue `studies_mark_stable` for every tenant with a study due (a cheap EXISTS each)."""
     seconds = settings.STUDY_STABLE_SECONDS if stable_after_seconds is None else stable_after_seconds
     queued = 0
-    for tenant in _active_tenants():
+    for tenant in tenants_active():
         with tenant_context(tenant):
             due = services.studies_due_for_stability(stable_after_seconds=seconds)
         if due:
@@ -126,7 +122,7 @@ def stable_studies_dispatch(stable_after_seconds: int | None = None) -> int:
 @shared_task(name="apps.archive.tasks.deleted_purge_dispatch", acks_late=True)
 def deleted_purge_dispatch() -> int:
     """Periodic: queue `deleted_purge` for every active tenant."""
-    tenants = _active_tenants()
+    tenants = tenants_active()
     for tenant in tenants:
         enqueue(deleted_purge, tenant=tenant, work=WorkKind.INGEST)
     return len(tenants)

@@ -216,6 +216,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "archive-deleted-purge": {"task": "apps.archive.tasks.deleted_purge_dispatch", "schedule": 3600.0},
     # Flags open consults past their SLA due time and tells the hospital's coordinators.
     "consults-flag-overdue": {"task": "apps.consults.tasks.consults_flag_overdue", "schedule": 60.0},
+    # Sends again the run messages of AI jobs dispatched AI_UNCLAIMED_RESEND_SECONDS ago and never claimed.
+    "ai-unclaimed-jobs-resend": {"task": "apps.ai.tasks.ai_unclaimed_jobs_resend", "schedule": 300.0},
 }
 
 # --- Consults ---------------------------------------------------------------------------------------

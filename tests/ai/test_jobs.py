@@ -5,16 +5,20 @@ highdicom, reuse and force, failure paths that store nothing, cancellation and t
 from __future__ import annotations
 
 import io
+from datetime import timedelta
 
 import highdicom as hd
 import pydicom
 import pytest
+from django.utils import timezone
 
 from apps.ai.engines.base import volume_from_datasets
 from apps.ai.models import AIJob, JobState
 from apps.ai.registry import RegisteredEngine, descriptor_from_definition
-from apps.ai.selectors import triage_flags_for_studies
-from apps.ai.services import engine_define, engine_setting_update
+from apps.ai.selectors import engine_registered, triage_flags_for_studies
+from apps.ai.services import engine_define, engine_setting_update, jobs_resend_unclaimed
+from apps.ai.tasks import ai_unclaimed_jobs_resend
+from apps.audit.models import AuditEvent
 from apps.audit.services import Actor
 from tests.ai.jobs_support import (
     JOBS,
@@ -176,6 +180,24 @@ def test_a_job_over_its_time_out_fails_with_timeout_and_stores_nothing(platform,
             engine_setting_update(engine_name=NODULE_ENGINE, actor=Actor.system("test"), timeout_seconds=600)
     assert (job.state, job.error_code) == (JobState.FAILED, "timeout")
     assert series_modalities(platform, "clinic_c", "technologist", stored.study_instance_uid) == ["CT"]
+
+
+def test_a_job_whose_run_message_was_lost_is_sent_again_by_the_sweep_and_runs(platform, workers):
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    with platform.schema("hospital_b"):
+        # What a broker restart leaves behind: dispatched an hour ago, no message anywhere.
+        version = engine_registered(NODULE_ENGINE).descriptor.version
+        lost = AIJob.objects.create(engine_name=NODULE_ENGINE, engine_version=version,
+                                    study_instance_uid=stored.study_instance_uid,
+                                    dispatched_at=timezone.now() - timedelta(hours=1))
+        assert jobs_resend_unclaimed(older_than_seconds=2 * 3600) == 0  # not yet that old
+    with platform.schema():
+        assert ai_unclaimed_jobs_resend(older_than_seconds=600) >= 1  # the periodic task, every tenant
+    job = wait_for_job(platform, "hospital_b", str(lost.pk))
+    assert job.state == JobState.SUCCEEDED and job.attempts == 1
+    assert job.dispatched_at > timezone.now() - timedelta(minutes=5)
+    with platform.schema("hospital_b"):
+        assert AuditEvent.objects.filter(action="ai.job_resend", object_id=str(lost.pk)).count() == 1
 
 
 def test_a_cancelled_job_ends_cancelled_and_stores_nothing(platform, workers):
