@@ -93,3 +93,33 @@ def test_the_demo_samples_load_once_and_again_without_change(platform):
     assert first.failed == second.failed == 0
     assert first.stored + first.already_stored == first.files == 43
     assert (second.stored, second.already_stored) == (0, 43)
+
+
+def test_prepared_index_statements_follow_the_tenant_on_one_connection(platform):
+    """The index statements are prepared once per connection; PostgreSQL re-parses them when the
+    search_path differs, so one connection serving tenant after tenant writes each into its own schema."""
+    from django.db import connection
+
+    from apps.archive.models import Instance
+
+    studies = {key: ct_study(1) for key in ("clinic_a", "hospital_b", "clinic_a_again")}
+    backend_pids = set()
+    for key, study in studies.items():
+        tenant_key = key.removesuffix("_again")
+        with platform.schema(tenant_key):
+            report = instance_store_file(stream=io.BytesIO(study.files[0]), actor=Actor.system("test"))
+            assert [item.sop_instance_uid for item in report.stored] == study.sop_instance_uids
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_backend_pid()")
+                backend_pids.add(cursor.fetchone()[0])
+                cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%%archive_instance%%'")
+                prepared = cursor.fetchone()[0]
+    assert len(backend_pids) == 1  # really one connection
+    assert prepared >= 1  # and really prepared statements
+    for key, study in studies.items():
+        own, other = ("hospital_b", "clinic_a") if key == "hospital_b" else ("clinic_a", "hospital_b")
+        uid = study.sop_instance_uids[0]
+        with platform.schema(own):
+            assert Instance.objects.filter(sop_instance_uid=uid).count() == 1
+        with platform.schema(other):
+            assert not Instance.objects.filter(sop_instance_uid=uid).exists()
