@@ -1,3 +1,5 @@
+from functools import cache
+
 from django.db import connection
 from django.db.models import QuerySet
 from django_tenants.utils import get_public_schema_name
@@ -25,17 +27,22 @@ def tenant_for_domain(domain: str) -> Tenant | None:
 
     It runs on the driver connection with schema-qualified names: going through Django's cursor
     would first make django-tenants send `SET search_path = public`, a second round trip."""
-    public = get_public_schema_name()
-    sql = (
-        f"SELECT {column_list(Tenant, 'tenant')} FROM {qualified_table(Tenant, public)} AS tenant "
-        f"JOIN {qualified_table(Domain, public)} AS domain ON domain.tenant_id = tenant.id WHERE domain.domain = %s"
-    )
+    sql = _tenant_for_domain_sql()
     connection.ensure_connection()
     # Driver errors become Django's (and mark the connection for a health check, as the ORM would).
     with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         cursor.execute(sql, [domain])
         row = cursor.fetchone()
     return None if row is None else instance_from_row(Tenant, row)[0]
+
+
+@cache
+def _tenant_for_domain_sql() -> str:
+    public = get_public_schema_name()
+    return (
+        f"SELECT {column_list(Tenant, 'tenant')} FROM {qualified_table(Tenant, public)} AS tenant "
+        f"JOIN {qualified_table(Domain, public)} AS domain ON domain.tenant_id = tenant.id WHERE domain.domain = %s"
+    )
 
 
 def referral_links_list(*, clinic_slug: str | None = None, hospital_slug: str | None = None) -> QuerySet[ReferralLink]:

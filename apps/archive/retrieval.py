@@ -178,7 +178,11 @@ def default_rendered_options() -> RenderOptions:
 
 def rendered_cache_key(instance: InstanceFile, options: RenderOptions) -> str:
     """Where the frame rendered with `options` is cached, beside the instance's object."""
-    return derived_key(instance.object_key, "rendered/" + _options_name(options))
+    return derived_key(instance.object_key, _rendered_name(options))
+
+
+def _rendered_name(options: RenderOptions) -> str:
+    return "rendered/" + _options_name(options)
 
 
 def rendered_is_cached(storage: TenantStorage, instance: InstanceFile, options: RenderOptions) -> bool:
@@ -235,8 +239,9 @@ def rendered(
 
     Raises RenderingNotPossible / RenderingParameterError from the renderer.
     """
-    key = rendered_cache_key(instance, options)
-    etag = rendered_etag(instance, "rendered/" + _options_name(options))
+    name = _rendered_name(options)
+    key = derived_key(instance.object_key, name)
+    etag = rendered_etag(instance, name)
     data = _cached(storage, key)
     if data is None:
         dataset = read_dataset(storage, instance)

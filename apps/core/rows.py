@@ -9,6 +9,7 @@ the ORM itself uses), so callers cannot tell the difference.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connection
@@ -30,31 +31,44 @@ def qualified_table(model: type[Model], schema: str) -> str:
 
 def instance_from_row(model: type[ModelT], row: Sequence[Any], start: int = 0) -> tuple[ModelT, int]:
     """The instance whose `column_list` values begin at `row[start]`, and where the next model's begin."""
+    attnames, converters = _loading(model)
+    values = list(row[start:start + len(attnames)])
+    for offset, from_db_value in converters:
+        if values[offset] is not None:
+            values[offset] = from_db_value(values[offset], None, connection)
+    return model.from_db(connection.alias, attnames, values), start + len(attnames)
+
+
+@cache
+def _loading(model: type[Model]) -> tuple[list[str], list[tuple[int, Any]]]:
+    """Per model, once: its concrete fields' attribute names, and the fields that convert database
+    values (JSON, for one) with their positions."""
     fields = model._meta.concrete_fields
-    values = []
-    for offset, field in enumerate(fields):
-        value = row[start + offset]
-        from_db_value = getattr(field, "from_db_value", None)
-        if from_db_value is not None and value is not None:
-            value = from_db_value(value, None, connection)
-        values.append(value)
-    instance = model.from_db(connection.alias, [field.attname for field in fields], values)
-    return instance, start + len(fields)
+    converters = [(offset, converter) for offset, field in enumerate(fields)
+                  if (converter := getattr(field, "from_db_value", None)) is not None]
+    return [field.attname for field in fields], converters
 
 
 def insert_row(model: type[Model], values: dict[str, Any]) -> Any:
     """INSERT one row of `model` in the current schema, each value prepared by its field as the ORM
     would (JSON, addresses, dates), and return its primary key. Fields left out take their database
     default, not the model's (so name them all)."""
+    sql, fields = _insert_statement(model, tuple(values))
+    with connection.cursor() as cursor:
+        prepared = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
+        cursor.execute(sql, prepared)
+        return cursor.fetchone()[0]
+
+
+@cache
+def _insert_statement(model: type[Model], names: tuple[str, ...]) -> tuple[str, tuple[Field[Any, Any], ...]]:
+    """The INSERT text and its fields, built once per model and set of fields (not on every request)."""
     quote = connection.ops.quote_name
-    fields: list[Field[Any, Any]] = [model._meta.get_field(name) for name in values]  # type: ignore[misc]
+    fields: tuple[Field[Any, Any], ...] = tuple(model._meta.get_field(name) for name in names)  # type: ignore[misc]
     primary_key = model._meta.pk
     assert primary_key is not None
     sql = (
         f"INSERT INTO {quote(model._meta.db_table)} ({', '.join(quote(field.column) for field in fields)}) "
         f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {quote(primary_key.column)}"
     )
-    with connection.cursor() as cursor:
-        prepared = [field.get_db_prep_save(value, connection) for field, value in zip(fields, values.values(), strict=True)]
-        cursor.execute(sql, prepared)
-        return cursor.fetchone()[0]
+    return sql, fields
