@@ -42,3 +42,32 @@ def database_url() -> str:
 
 def broker_url() -> str:
     return f"redis+socket://{REDIS_SOCKET}"
+
+
+SECRET_KEY_FILE = DATA_DIR / "secret_key"
+
+
+def persistent_secret_key() -> str:
+    """The embedded run's signing key: made at random on first use and kept in the data folder.
+
+    Used only when SECRET_KEY is not set. Every process of one data folder (web, workers, beat,
+    manage.py) reads the same file; the first one to need it creates it, atomically, readable by
+    its owner only, so two processes starting together still agree on one key."""
+    import secrets
+
+    try:
+        return SECRET_KEY_FILE.read_text().strip()
+    except FileNotFoundError:
+        pass
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    candidate = DATA_DIR / f".secret_key.{os.getpid()}"
+    descriptor = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(secrets.token_urlsafe(64))
+    try:
+        os.link(candidate, SECRET_KEY_FILE)  # fails if another process made the key first
+    except FileExistsError:
+        pass
+    finally:
+        candidate.unlink(missing_ok=True)
+    return SECRET_KEY_FILE.read_text().strip()

@@ -397,6 +397,10 @@ class Launcher:
         environment = dict(os.environ)
         environment.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
         environment.setdefault("PORT", "8000")
+        # The demo is reachable from this machine only, and shows no debug pages (docs/security.md);
+        # HOST=0.0.0.0 opts in to other machines (then SECRET_KEY must be a real secret).
+        environment.setdefault("HOST", "127.0.0.1")
+        environment.setdefault("DEBUG", "false")
         environment.setdefault("BEAT_SCHEDULE_FILE", str(embedded.BEAT_SCHEDULE_FILE))
         environment["PYTHONUNBUFFERED"] = "1"
         environment[MARKER_VARIABLE] = str(embedded.DATA_DIR)
@@ -516,7 +520,7 @@ class Launcher:
             print("", flush=True)
             print("=" * 100)
             print("Imaging Cloud is running.")
-            print(f"  web        http://{self.platform_domain}:{self.port}/  (gunicorn on 0.0.0.0:{self.port})")
+            print(f"  web        http://{self.platform_domain}:{self.port}/  (gunicorn on {self.environment['HOST']}:{self.port})")
             if self.embedded_postgres:
                 print(f"  database   embedded PostgreSQL, data in {embedded.POSTGRES_DIR}")
             if self.embedded_redis:

@@ -1,4 +1,4 @@
-"""Routes served on every domain: health, API schema and docs, login, presigned filesystem objects."""
+"""Routes served on every domain: health, API schema and docs, login."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -6,7 +6,6 @@ from drf_spectacular.views import SpectacularSwaggerView
 
 from apps.core.api_schema import DomainSchemaView
 from apps.core.health import healthz, readyz
-from apps.storage.views import presigned_object
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
@@ -15,7 +14,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("accounts/login/", auth_views.LoginView.as_view(template_name="accounts/login.html"), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("storage/objects/<str:token>", presigned_object, name="storage-presigned"),
 ]
 
 api_common = [

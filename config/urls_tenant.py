@@ -3,6 +3,7 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from apps.storage.views import presigned_object
 from config.urls_common import api_common
 from config.urls_common import urlpatterns as common
 
@@ -13,5 +14,7 @@ urlpatterns = common + [
     path("api/v1/", include("apps.consults.api.urls")),
     path("api/v1/", include("apps.films.api.urls")),
     path("consults/", include("apps.consults.pages.urls")),
+    # Presigned filesystem objects, bound to this tenant (the S3 backend's links go to S3).
+    path("storage/objects/<str:token>", presigned_object, name="storage-presigned"),
     path("", RedirectView.as_view(url="/consults/", permanent=False)),
 ]

@@ -10,6 +10,7 @@ import hashlib
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -20,7 +21,7 @@ from django.conf import settings
 from django.core import signing
 
 from apps.core.errors import DomainError
-from apps.storage.keys import validate_full_key
+from apps.storage.keys import UnsafeObjectKey, object_key, validate_full_key
 
 CHUNK_SIZE = 1024 * 1024
 MULTIPART_THRESHOLD = 8 * 1024 * 1024
@@ -68,7 +69,7 @@ class ObjectStore(Protocol):
 
     def list_keys(self, prefix: str) -> Iterator[str]: ...
 
-    def presigned_get_url(self, key: str, *, expires_in: int = ...) -> str: ...
+    def presigned_get_url(self, key: str, *, expires_in: int = ..., owner: str) -> str: ...
 
     def ensure_container(self) -> None: ...
 
@@ -127,6 +128,8 @@ class FilesystemObjectStore:
     does the same by default (SyncStorageArea)."""
 
     def __init__(self, *, root: str | Path, bucket: str, durable: bool = True) -> None:
+        # A bucket is one folder under the root, by the same safe-part rule as a key's parts.
+        object_key(bucket)
         self.root = Path(root)
         self.bucket = bucket
         self.base = self.root / bucket
@@ -237,12 +240,14 @@ class FilesystemObjectStore:
                 if key.startswith(prefix):
                     yield key
 
-    def presigned_get_url(self, key: str, *, expires_in: int = 3600) -> str:
+    def presigned_get_url(self, key: str, *, expires_in: int = 3600, owner: str) -> str:
+        """A link to /storage/objects/<token> on the owner's domain (apps.storage.views).
+
+        The token names the owner (the tenant's schema) and the key, never the bucket: the server
+        finds the bucket from the owner's deployment policy, so a token cannot point elsewhere."""
         validate_full_key(key)
-        token = signing.dumps(
-            {"bucket": self.bucket, "key": key, "expires_in": expires_in}, salt=FILESYSTEM_URL_SALT, compress=True
-        )
-        return f"/storage/objects/{token}"
+        payload = {"owner": owner, "key": key, "expires_at": int(time.time()) + capped_lifetime(expires_in)}
+        return f"/storage/objects/{signing.dumps(payload, salt=FILESYSTEM_URL_SALT, compress=True)}"
 
     def ensure_container(self) -> None:
         self.base.mkdir(parents=True, exist_ok=True)
@@ -257,10 +262,25 @@ class FilesystemObjectStore:
 
 
 def filesystem_presigned_key(token: str) -> tuple[str, str]:
-    """Resolve a filesystem presigned token back to (bucket, key), enforcing its expiry."""
-    unsigned = signing.loads(token, salt=FILESYSTEM_URL_SALT, max_age=None)
-    signing.loads(token, salt=FILESYSTEM_URL_SALT, max_age=unsigned["expires_in"])
-    return unsigned["bucket"], validate_full_key(unsigned["key"])
+    """Resolve a filesystem presigned token back to (owner, key), enforcing its expiry.
+
+    Raises signing.BadSignature (tampered or malformed) or signing.SignatureExpired."""
+    payload = signing.loads(token, salt=FILESYSTEM_URL_SALT)
+    if not isinstance(payload, dict) or not {"owner", "key", "expires_at"} <= payload.keys():
+        raise signing.BadSignature("Not a storage link")
+    if not isinstance(payload["expires_at"], int) or time.time() > payload["expires_at"]:
+        raise signing.SignatureExpired("Storage link expired")
+    try:
+        return str(payload["owner"]), validate_full_key(str(payload["key"]))
+    except UnsafeObjectKey as error:
+        raise signing.BadSignature("Unsafe key in a storage link") from error
+
+
+def capped_lifetime(expires_in: int) -> int:
+    """A presigned URL lives at most STORAGE_PRESIGNED_URL_MAX_SECONDS, whatever its caller asks."""
+    if expires_in <= 0:
+        raise ValueError(f"A presigned URL needs a positive lifetime, not {expires_in}")
+    return min(expires_in, settings.STORAGE_PRESIGNED_URL_MAX_SECONDS)
 
 
 @lru_cache(maxsize=32)
@@ -403,11 +423,12 @@ class S3ObjectStore:
             removed += len(batch)
         return removed
 
-    def presigned_get_url(self, key: str, *, expires_in: int = 3600) -> str:
+    def presigned_get_url(self, key: str, *, expires_in: int = 3600, owner: str) -> str:
+        """S3 signs the bucket and key itself; `owner` only matters to the filesystem backend."""
         validate_full_key(key)
         return str(
             self.client.generate_presigned_url(
-                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires_in
+                "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=capped_lifetime(expires_in)
             )
         )
 

@@ -16,9 +16,10 @@ if TYPE_CHECKING:
 class TenantStorage:
     """Every key given here is relative to the tenant; the prefix is added and never escaped."""
 
-    def __init__(self, store: ObjectStore, key_prefix: str) -> None:
+    def __init__(self, store: ObjectStore, key_prefix: str, *, owner: str) -> None:
         self.store = store
         self.key_prefix = key_prefix
+        self.owner = owner  # the tenant's schema: presigned links are bound to it
 
     def full_key(self, relative_key: str) -> str:
         return f"{self.key_prefix}{object_key(*relative_key.split('/'))}"
@@ -62,7 +63,7 @@ class TenantStorage:
         return self.store.delete_prefix(self.full_key(relative_prefix[:-1]) + "/")
 
     def presigned_get_url(self, relative_key: str, *, expires_in: int = 3600) -> str:
-        return self.store.presigned_get_url(self.full_key(relative_key), expires_in=expires_in)
+        return self.store.presigned_get_url(self.full_key(relative_key), expires_in=expires_in, owner=self.owner)
 
     def delete_everything(self) -> int:
         """Remove every object of the tenant (used when a tenant is deleted)."""
@@ -81,4 +82,4 @@ def storage_for(tenant: Tenant) -> TenantStorage:
     store = store_for_bucket(
         bucket=location.bucket, endpoint_url=location.endpoint_url, kms_key_id=location.kms_key_id
     )
-    return TenantStorage(store, location.key_prefix)
+    return TenantStorage(store, location.key_prefix, owner=tenant.schema_name)

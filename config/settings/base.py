@@ -11,6 +11,7 @@ from datetime import timedelta
 import dj_database_url
 
 from config import embedded
+from config.secret_key import refuse_placeholder_secret_key
 
 BASE_DIR = embedded.BASE_DIR
 
@@ -38,7 +39,12 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-SECRET_KEY = env_str("SECRET_KEY", "insecure-embedded-default-key-change-me-in-production")
+# The address the web server binds (infra/start/web.sh, the launcher): loopback unless a deployment
+# opts in (containers set HOST=0.0.0.0 behind their ingress).
+HOST = env_str("HOST", "127.0.0.1")
+# Unset, the embedded run makes a random key once and keeps it in its data folder.
+SECRET_KEY = env_str("SECRET_KEY") or embedded.persistent_secret_key()
+refuse_placeholder_secret_key(SECRET_KEY, bind_host=HOST)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1", "testserver"])
 
@@ -188,6 +194,8 @@ STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem")
 STORAGE_ROOT = env_str("STORAGE_ROOT", str(embedded.OBJECTS_DIR))
 # Filesystem backend: fsync each object before it is indexed (see FilesystemObjectStore).
 STORAGE_FSYNC = env_bool("STORAGE_FSYNC", True)
+# The longest lifetime a presigned download URL may have, whatever its caller asks for.
+STORAGE_PRESIGNED_URL_MAX_SECONDS = env_int("STORAGE_PRESIGNED_URL_MAX_SECONDS", 3600)
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None
 S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID") or None
 S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY") or None

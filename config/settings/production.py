@@ -2,10 +2,12 @@
 
 import os
 
-from config.settings.base import *  # noqa: F401,F403
-
+# Checked before the shared settings load: without SECRET_KEY they would make an embedded key.
 if not os.environ.get("SECRET_KEY"):
     raise RuntimeError("SECRET_KEY must be set in production")
+
+from config.settings.base import *  # noqa: E402,F401,F403
+
 DEBUG = False
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Web role: gunicorn serving config.wsgi:application.
-# PORT (default 8000), WEB_CONCURRENCY (processes, default 2), WEB_THREADS (threads each, default 4)
+# HOST (default 127.0.0.1: loopback only; containers set 0.0.0.0 behind their ingress), PORT (default 8000), WEB_CONCURRENCY (processes, default 2), WEB_THREADS (threads each, default 4)
 # and WEB_TIMEOUT (seconds, default 120) tune it. Threads suit a service that mostly waits on
 # PostgreSQL and object storage.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec gunicorn config.wsgi:application \
-  --bind "0.0.0.0:${PORT:-8000}" \
+  --bind "${HOST:-127.0.0.1}:${PORT:-8000}" \
   --workers "${WEB_CONCURRENCY:-2}" \
   --threads "${WEB_THREADS:-4}" \
   --worker-class gthread \

@@ -39,6 +39,7 @@ def free_port() -> int:
 class RunningLauncher:
     process: subprocess.Popen[str]
     port: int
+    data_dir: Path
     lines: list[str] = field(default_factory=list)
 
     def output(self) -> str:
@@ -67,12 +68,14 @@ class RunningLauncher:
 def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLauncher]:
     environment = {key: value for key, value in os.environ.items() if key not in CONFIGURATION_VARIABLES}
     port = free_port()
-    environment.update(IMAGING_CLOUD_DATA_DIR=str(tmp_path_factory.mktemp("launcher-data")), PORT=str(port))
+    data_dir = tmp_path_factory.mktemp("launcher-data")
+    environment = {key: value for key, value in environment.items() if key not in {"SECRET_KEY", "HOST", "DEBUG"}}
+    environment.update(IMAGING_CLOUD_DATA_DIR=str(data_dir), PORT=str(port))
     process = subprocess.Popen(
         [sys.executable, "-m", "config.launcher"], cwd=REPOSITORY, env=environment, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
-    running = RunningLauncher(process=process, port=port)
+    running = RunningLauncher(process=process, port=port, data_dir=data_dir)
 
     def collect() -> None:
         assert process.stdout is not None
@@ -137,6 +140,36 @@ def test_the_printed_film_link_opens_with_its_code(launcher: RunningLauncher, cl
                                                       timeout=30)).status_code == 200 and answer,
                        timeout=60, message="the demo film to be rendered by the launcher's worker")
     assert sheet.content.startswith(b"\xff\xd8")
+
+
+def test_the_web_server_listens_on_loopback_only(launcher: RunningLauncher, clinic_token: str) -> None:
+    import ipaddress
+
+    import psutil
+
+    listening = {
+        connection.laddr.ip for connection in psutil.net_connections(kind="inet")
+        if connection.status == psutil.CONN_LISTEN and connection.laddr.port == launcher.port
+    }
+    assert listening, "nothing listens on the launcher's port"
+    assert all(ipaddress.ip_address(address).is_loopback for address in listening), listening
+
+
+def test_the_demo_shows_no_debug_pages(launcher: RunningLauncher, clinic_token: str) -> None:
+    response = launcher.get("demo-clinic.localhost", "/no-such-page/", clinic_token)
+
+    assert response.status_code == 404
+    assert "URLconf" not in response.text
+    assert "DEBUG = True" not in response.text
+
+
+def test_the_demo_signs_with_a_random_key_kept_in_its_data_folder(launcher: RunningLauncher, clinic_token: str) -> None:
+    import stat
+
+    key_file = launcher.data_dir / "secret_key"
+
+    assert len(key_file.read_text().strip()) >= 64
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
 
 
 def test_sigterm_stops_every_process_the_launcher_started(launcher: RunningLauncher, clinic_token: str) -> None:

@@ -1,5 +1,5 @@
 """One contract, two backends: every test here runs against S3 (moto's server over HTTP) and against
-the filesystem backend (a temporary folder; its presigned links are served by the live server)."""
+the filesystem backend (a temporary folder)."""
 
 from __future__ import annotations
 
@@ -35,18 +35,9 @@ def store(request, platform, tmp_path) -> Iterator[S3ObjectStore | FilesystemObj
         yield s3
         s3.drop_container()
     else:
-        # The presigned-link view finds the filesystem store through STORAGE_ROOT.
-        with override_settings(STORAGE_ROOT=str(tmp_path)):
-            filesystem = FilesystemObjectStore(root=tmp_path, bucket="contract")
-            filesystem.ensure_container()
-            yield filesystem
-
-
-def fetch(platform, url: str) -> requests.Response:
-    """GET a presigned URL: S3's are absolute, the filesystem's are paths on the web app."""
-    if url.startswith("/"):
-        return requests.get(platform.base_url + url, headers={"Host": "localhost"}, timeout=30)
-    return requests.get(url, timeout=30)
+        filesystem = FilesystemObjectStore(root=tmp_path, bucket="contract")
+        filesystem.ensure_container()
+        yield filesystem
 
 
 def test_put_stream_reports_the_size_and_sha256_of_what_it_stored(store):
@@ -109,9 +100,15 @@ def test_list_keys_and_delete_prefix_touch_only_that_prefix(store):
     assert sorted(store.list_keys("")) == ["ab/4.bin", "b/5.bin"]
 
 
-def test_a_presigned_get_url_downloads_the_object_without_credentials(platform, store):
+def test_an_s3_presigned_get_url_downloads_the_object_without_credentials(platform):
+    """The filesystem backend's links are bound to a tenant's domain: tests/storage/test_presigned_links.py."""
+    store = S3ObjectStore(
+        bucket=f"contract-{unique_suffix()}", endpoint_url=platform.s3_endpoint, access_key="testing", secret_key="testing"
+    )
+    store.ensure_container()
     store.put_bytes("studies/1/a.dcm", PAYLOAD)
-    answer = fetch(platform, store.presigned_get_url("studies/1/a.dcm", expires_in=60))
+    answer = requests.get(store.presigned_get_url("studies/1/a.dcm", expires_in=60, owner="any"), timeout=30)
+    store.drop_container()
     assert answer.status_code == 200
     assert answer.content == PAYLOAD
 
@@ -125,47 +122,33 @@ def test_a_presigned_url_states_its_expiry_in_its_signature(store):
 
     from apps.storage.backends import FILESYSTEM_URL_SALT
 
-    url = store.presigned_get_url("a.bin", expires_in=90)
+    url = store.presigned_get_url("a.bin", expires_in=90, owner="test-owner")
     if isinstance(store, S3ObjectStore):
         query = parse_qs(urlsplit(url).query)
         assert query["X-Amz-Algorithm"] == ["AWS4-HMAC-SHA256"]
         assert query["X-Amz-Expires"] == ["90"]
         assert "X-Amz-Signature" in query
     else:
-        token = url.removeprefix("/storage/objects/")
-        assert signing.loads(token, salt=FILESYSTEM_URL_SALT)["expires_in"] == 90
+        payload = signing.loads(url.removeprefix("/storage/objects/"), salt=FILESYSTEM_URL_SALT)
+        assert payload["owner"] == "test-owner"
+        assert payload["key"] == "a.bin"
+        assert 88 <= payload["expires_at"] - time.time() <= 90
 
 
-def test_an_expired_filesystem_link_is_refused(platform, tmp_path):
-    with override_settings(STORAGE_ROOT=str(tmp_path)):
-        store = FilesystemObjectStore(root=tmp_path, bucket="contract")
-        store.put_bytes("a.bin", PAYLOAD)
-        url = store.presigned_get_url("a.bin", expires_in=1)
-        time.sleep(2.1)
-        answer = fetch(platform, url)
-    assert answer.status_code == 403
-    assert answer.json() == {"code": "link_expired", "detail": "This download link has expired."}
+def test_a_presigned_url_lives_no_longer_than_the_server_allows(store):
+    from urllib.parse import parse_qs, urlsplit
 
+    from django.core import signing
 
-def test_a_tampered_filesystem_link_is_refused(platform, tmp_path):
-    with override_settings(STORAGE_ROOT=str(tmp_path)):
-        store = FilesystemObjectStore(root=tmp_path, bucket="contract")
-        store.put_bytes("a.bin", PAYLOAD)
-        url = store.presigned_get_url("a.bin")
-        answer = fetch(platform, url[:-3] + ("AAA" if not url.endswith("AAA") else "BBB"))
-    assert answer.status_code == 403
-    assert answer.json() == {"code": "bad_signature", "detail": "This download link is not valid."}
+    from apps.storage.backends import FILESYSTEM_URL_SALT
 
-
-def test_a_filesystem_link_to_a_deleted_object_answers_404(platform, tmp_path):
-    with override_settings(STORAGE_ROOT=str(tmp_path)):
-        store = FilesystemObjectStore(root=tmp_path, bucket="contract")
-        store.put_bytes("a.bin", PAYLOAD)
-        url = store.presigned_get_url("a.bin")
-        store.delete("a.bin")
-        answer = fetch(platform, url)
-    assert answer.status_code == 404
-    assert answer.json()["code"] == "object_not_found"
+    with override_settings(STORAGE_PRESIGNED_URL_MAX_SECONDS=600):
+        url = store.presigned_get_url("a.bin", expires_in=7 * 24 * 3600, owner="test-owner")
+    if isinstance(store, S3ObjectStore):
+        assert parse_qs(urlsplit(url).query)["X-Amz-Expires"] == ["600"]
+    else:
+        payload = signing.loads(url.removeprefix("/storage/objects/"), salt=FILESYSTEM_URL_SALT)
+        assert 598 <= payload["expires_at"] - time.time() <= 600
 
 
 @pytest.mark.parametrize("key", UNSAFE_KEYS)
@@ -178,7 +161,7 @@ def test_an_unsafe_key_is_refused_by_every_operation(store, key):
         "size": lambda: store.size(key),
         "exists": lambda: store.exists(key),
         "delete": lambda: store.delete(key),
-        "presigned_get_url": lambda: store.presigned_get_url(key),
+        "presigned_get_url": lambda: store.presigned_get_url(key, owner="test-owner"),
     }
     for name, operation in operations.items():
         with pytest.raises(UnsafeObjectKey):
