@@ -39,3 +39,22 @@ class SuspendedTenantMiddleware:
         ):
             return json_error("tenant_suspended", f"Tenant {tenant.slug} is suspended.", 403)
         return self.get_response(request)
+
+
+JSON_CONTENT_TYPES = ("application/json", "application/dicom+json", "application/problem+json")
+
+
+class NoStoreJsonMiddleware:
+    """JSON answers carry patient data or account data: no browser, proxy or CDN may keep a copy.
+
+    Views that choose their own caching (rendered images, frames) set Cache-Control themselves and
+    are left alone (docs/security.md, "What is logged")."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if "Cache-Control" not in response and response.get("Content-Type", "").startswith(JSON_CONTENT_TYPES):
+            response["Cache-Control"] = "private, no-store"
+        return response

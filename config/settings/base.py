@@ -9,6 +9,7 @@ import os
 from datetime import timedelta
 
 import dj_database_url
+from csp import constants as csp_constants
 
 from config import embedded
 from config.secret_key import refuse_placeholder_secret_key
@@ -58,6 +59,7 @@ SHARED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "corsheaders",
     "apps.core",
     "apps.accounts",
@@ -93,7 +95,11 @@ MIDDLEWARE = [
     "apps.core.middleware.TenantRoutingMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the API docs' Swagger UI) from the platform itself, with or without DEBUG.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.SuspendedTenantMiddleware",
+    "apps.core.middleware.NoStoreJsonMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -152,7 +158,27 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# Static files are served by WhiteNoise straight from the apps' folders (WHITENOISE_USE_FINDERS), so
+# no collectstatic step is needed; STATIC_ROOT only for a deployment that collects them anyway.
+STATIC_ROOT = env_str("STATIC_ROOT") or None
+WHITENOISE_USE_FINDERS = True
+
+# Pages load scripts only from this origin or inline with the response's nonce; nothing may frame
+# them. JSON and DICOMweb answers are not documents and get no policy (docs/security.md).
+CONTENT_SECURITY_POLICY = {
+    "EXCLUDE_URL_PREFIXES": ["/dicomweb/", "/api/v1/"],
+    "DIRECTIVES": {
+        "default-src": [csp_constants.SELF],
+        "script-src": [csp_constants.SELF, csp_constants.NONCE],
+        "style-src": [csp_constants.SELF, csp_constants.UNSAFE_INLINE],
+        "img-src": [csp_constants.SELF, "data:", "blob:"],
+        "connect-src": [csp_constants.SELF],
+        "object-src": [csp_constants.NONE],
+        "base-uri": [csp_constants.SELF],
+        "form-action": [csp_constants.SELF],
+        "frame-ancestors": [csp_constants.NONE],
+    },
+}
 
 # --- API -------------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -176,6 +202,10 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI and ReDoc from drf-spectacular-sidecar: /api/docs/ works without internet access.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 API_TOKEN_DEFAULT_LIFETIME = timedelta(days=env_int("API_TOKEN_LIFETIME_DAYS", 90))
 

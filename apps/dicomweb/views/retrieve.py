@@ -160,7 +160,7 @@ def metadata(
         actor=actor, action="dicomweb.metadata", study_instance_uid=study, series_instance_uid=series or "",
         sop_instance_uid=sop or "", detail={"instances": len(texts)},
     )
-    return HttpResponse(body, content_type=DICOM_JSON, headers={"ETag": etag, "Cache-Control": "private, no-cache"})
+    return HttpResponse(body, content_type=DICOM_JSON, headers={"ETag": etag, "Cache-Control": "private, no-store"})
 
 
 # --- frames -----------------------------------------------------------------------------------------------
