@@ -210,6 +210,7 @@ class WebhookDetailView(GenericAPIView):
             "created_at": delivery.created_at, "delivered_at": delivery.delivered_at,
         } for delivery in deliveries]})
 
+    @extend_schema(responses={204: None})
     def delete(self, request: Request, endpoint_id: int) -> Response:
         webhooks.webhook_endpoint_delete(endpoint_id=endpoint_id, actor=Actor.from_request(request))
         return Response(status=status.HTTP_204_NO_CONTENT)
