@@ -10,3 +10,6 @@ urlpatterns = common + [
     # The patient's cloud film (no account: an opaque link and an access code).
     path("film/", include("apps.films.patient_urls")),
 ]
+
+# Errors are JSON, and a dependency outage is a 503 to retry (apps.core.outages).
+handler500 = "apps.core.outages.server_error"

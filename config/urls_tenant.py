@@ -18,3 +18,6 @@ urlpatterns = common + [
     path("storage/objects/<str:token>", presigned_object, name="storage-presigned"),
     path("", RedirectView.as_view(url="/consults/", permanent=False)),
 ]
+
+# Errors are JSON, and a dependency outage is a 503 to retry (apps.core.outages).
+handler500 = "apps.core.outages.server_error"

@@ -12,6 +12,19 @@ from tenants.selectors import tenant_for_domain
 
 
 class TenantRoutingMiddleware(TenantMainMiddleware):
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
+        from apps.core.health import readyz
+        from apps.core.outages import OUTAGE_ERRORS, outage_response
+
+        try:
+            return super().process_request(request)  # type: ignore[no-any-return]
+        except OUTAGE_ERRORS as error:
+            # The tenant is looked up in the database: when that fails, readiness still answers
+            # with its checks (the database one failed), everything else a 503 to retry.
+            if request.path == "/readyz":
+                return readyz(request)
+            return outage_response(error)
+
     def get_tenant(self, domain_model: Any, hostname: str) -> Any:
         tenant = tenant_for_domain(hostname)
         if tenant is None:

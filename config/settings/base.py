@@ -135,6 +135,16 @@ DATABASES = {
 # Let the archive's index statements (apps.archive.services.indexing, `prepare=True`) be prepared
 # once per connection; Django's own queries use client-side binding and are never prepared.
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
+# A connection broken by a database restart is noticed before a request uses it, not by a 500.
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Bounded waits: no connect, statement or lock wait runs forever, and a process frozen inside a
+# transaction loses its locks (the archive's per-study lock among them) after a minute.
+DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT_SECONDS", 5))
+DATABASES["default"]["OPTIONS"].setdefault("options", " ".join([
+    f"-c statement_timeout={env_int('DATABASE_STATEMENT_TIMEOUT_SECONDS', 300) * 1000}",
+    f"-c lock_timeout={env_int('DATABASE_LOCK_TIMEOUT_SECONDS', 30) * 1000}",
+    f"-c idle_in_transaction_session_timeout={env_int('DATABASE_IDLE_IN_TRANSACTION_TIMEOUT_SECONDS', 60) * 1000}",
+]))
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -224,6 +234,10 @@ STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem")
 STORAGE_ROOT = env_str("STORAGE_ROOT", str(embedded.OBJECTS_DIR))
 # Filesystem backend: fsync each object before it is indexed (see FilesystemObjectStore).
 STORAGE_FSYNC = env_bool("STORAGE_FSYNC", True)
+# Health and outages (apps.core.health, apps.core.outages).
+READINESS_CHECK_TIMEOUT_SECONDS = float(env_str("READINESS_CHECK_TIMEOUT_SECONDS", "2"))
+READINESS_MIN_FREE_DISK_PERCENT = float(env_str("READINESS_MIN_FREE_DISK_PERCENT", "5"))
+OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 5)
 # The longest lifetime a presigned download URL may have, whatever its caller asks for.
 STORAGE_PRESIGNED_URL_MAX_SECONDS = env_int("STORAGE_PRESIGNED_URL_MAX_SECONDS", 3600)
 S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL") or None

@@ -20,14 +20,16 @@ def test_healthz_answers_ok_on_every_domain(platform, host):
 def test_readyz_tells_anyone_ok_per_check_and_nothing_more(platform):
     answer = platform.operator_http(token="").get("/readyz")
     assert answer.status_code == 200
-    assert answer.json() == {"status": "ready", "checks": {"database": "ok", "broker": "ok", "storage": "ok"}}
+    assert answer.json() == {
+        "status": "ready", "checks": {"database": "ok", "broker": "ok", "storage": "ok", "disk": "ok"},
+    }
 
 
 def test_readyz_gives_an_operator_the_timing_of_each_check(platform):
     answer = platform.operator_http().get("/readyz")
     assert answer.status_code == 200
     details = answer.json()["details"]
-    assert set(details) == {"database", "broker", "storage"}
+    assert set(details) == {"database", "broker", "storage", "disk"}
     for name, check in details.items():
         assert check["ok"] is True, name
         assert check["milliseconds"] >= 0
@@ -45,7 +47,7 @@ def test_readyz_answers_503_naming_the_broker_when_it_does_not_answer(platform):
         operator = platform.operator_http().get("/readyz")
     assert anonymous.status_code == operator.status_code == 503
     assert anonymous.json() == {
-        "status": "not_ready", "checks": {"database": "ok", "broker": "failed", "storage": "ok"},
+        "status": "not_ready", "checks": {"database": "ok", "broker": "failed", "storage": "ok", "disk": "ok"},
     }
     assert "127.0.0.1:1" not in anonymous.text
     assert "Error" in operator.json()["details"]["broker"]["error"]
@@ -56,9 +58,38 @@ def test_readyz_answers_503_naming_storage_when_the_bucket_is_missing(platform):
         anonymous = platform.operator_http(token="").get("/readyz")
         operator = platform.operator_http().get("/readyz")
     assert anonymous.status_code == 503
-    assert anonymous.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "failed"}
+    assert anonymous.json()["checks"] == {"database": "ok", "broker": "ok", "storage": "failed", "disk": "ok"}
     assert "no-such-bucket-for-readyz" not in anonymous.text
     assert "no-such-bucket-for-readyz" in operator.json()["details"]["storage"]["error"]
+
+
+def test_readyz_answers_on_time_when_storage_accepts_connections_and_never_answers(platform):
+    import socket
+    import time
+
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)
+    try:
+        endpoint = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with override_settings(S3_ENDPOINT_URL=endpoint, READINESS_CHECK_TIMEOUT_SECONDS=1.0):
+            started = time.monotonic()
+            answer = platform.operator_http().get("/readyz")
+            took = time.monotonic() - started
+    finally:
+        silent.close()
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["storage"] == "failed"
+    assert answer.json()["details"]["storage"]["error"] == "no answer within 1.0 s"
+    assert took < 3
+
+
+def test_readyz_is_not_ready_when_the_disk_is_nearly_full(platform):
+    with override_settings(READINESS_MIN_FREE_DISK_PERCENT=100.0):
+        answer = platform.operator_http().get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json()["checks"]["disk"] == "failed"
+    assert "% free, under 100.0 %" in answer.json()["details"]["disk"]["error"]
 
 
 def test_readyz_answers_on_a_suspended_tenants_domain(platform):

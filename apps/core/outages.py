@@ -1,0 +1,64 @@
+"""Answers for the moments a dependency (database, broker, object storage) does not answer.
+
+A request that fails because PostgreSQL restarts, Redis is away or S3 hangs gets a 503 in the
+protocol's JSON form, `{code: "service_unavailable", detail}` with Retry-After, instead of Django's
+HTML "Server Error (500)": clients (dicomweb-client, OHIF, the edge gateway) retry a 503 and give
+up on a 500. Anything else unexpected is a JSON 500, never an HTML page (docs/operations.md)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, JsonResponse
+
+from apps.core.errors import error_body
+
+logger = logging.getLogger(__name__)
+
+
+def _outage_error_types() -> tuple[type[BaseException], ...]:
+    from botocore.exceptions import ConnectionError as S3ConnectionError
+    from botocore.exceptions import ReadTimeoutError
+    from kombu.exceptions import OperationalError as BrokerOperationalError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    from apps.storage.backends import StorageUnavailable
+
+    return (
+        OperationalError, InterfaceError, BrokerOperationalError, RedisConnectionError, RedisTimeoutError,
+        S3ConnectionError, ReadTimeoutError, StorageUnavailable,
+    )
+
+
+OUTAGE_ERRORS = _outage_error_types()
+
+
+def outage_response(error: BaseException) -> JsonResponse:
+    logger.warning("dependency outage answered 503: %s: %s", type(error).__name__, error)
+    response = JsonResponse(
+        error_body(
+            "service_unavailable",
+            "A service the platform depends on is not answering at the moment; nothing was changed. "
+            "Try again shortly.",
+        ),
+        status=503,
+    )
+    response["Retry-After"] = str(settings.OUTAGE_RETRY_AFTER_SECONDS)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    """handler500 of every URL configuration: called by Django with the exception being handled."""
+    error = sys.exc_info()[1]
+    if error is not None and isinstance(error, OUTAGE_ERRORS):
+        return outage_response(error)
+    response = JsonResponse(
+        error_body("server_error", "The server could not complete this request; it has been logged."), status=500
+    )
+    response["Cache-Control"] = "no-store"
+    return response

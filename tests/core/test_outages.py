@@ -1,0 +1,74 @@
+"""When the database does not answer, a real web process (gunicorn, the web role's start script)
+answers in the protocol's JSON form: 503 with Retry-After for a request, and /readyz still gives its
+checks, the database one failed. Never Django's HTML "Server Error (500)"."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def web_without_database(platform) -> Iterator[str]:
+    """The web role started with a database address nothing listens on."""
+    port = free_port()
+    environment = platform.worker_environment()
+    environment.update(
+        DATABASE_URL=f"postgresql://postgres@127.0.0.1:{free_port()}/nothing_listens_here",
+        HOST="127.0.0.1", PORT=str(port), WEB_CONCURRENCY="1", WEB_THREADS="2", ALLOWED_HOSTS="*",
+        PATH=f"{Path(os.sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}",
+    )
+    process = subprocess.Popen(
+        ["bash", "infra/start/web.sh"], cwd=REPOSITORY, env=environment,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            requests.get(f"{base}/healthz", timeout=2)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.3)
+    yield base
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_an_api_request_gets_a_json_503_with_retry_after(web_without_database):
+    answer = requests.get(f"{web_without_database}/api/v1/me/", headers={"Host": "test-clinic-a.localhost"}, timeout=30)
+    assert answer.status_code == 503
+    assert answer.headers["Content-Type"] == "application/json"
+    assert answer.headers["Retry-After"] == "5"
+    assert answer.json()["code"] == "service_unavailable"
+
+
+def test_a_dicomweb_request_gets_a_json_503_too(web_without_database):
+    answer = requests.get(
+        f"{web_without_database}/dicomweb/studies", headers={"Host": "test-clinic-a.localhost"}, timeout=30
+    )
+    assert answer.status_code == 503
+    assert answer.json()["code"] == "service_unavailable"
+
+
+def test_readyz_says_the_database_failed_with_503(web_without_database):
+    answer = requests.get(f"{web_without_database}/readyz", headers={"Host": "localhost"}, timeout=30)
+    assert answer.status_code == 503
+    assert answer.json()["status"] == "not_ready"
+    assert answer.json()["checks"]["database"] == "failed"
+    assert answer.json()["checks"]["broker"] == "ok"
