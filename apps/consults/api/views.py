@@ -27,7 +27,7 @@ from apps.core.errors import InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
 from tenants.queues import current_tenant
 
-COORDINATOR_ROLES = frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN})
+COORDINATOR_ROLES = services.COORDINATOR_ROLES
 READER_ROLES = frozenset({Role.RADIOLOGIST})
 
 
@@ -99,8 +99,9 @@ ACTIONS: dict[str, tuple[frozenset[str], type[Serializer] | None, Action]] = {
                lambda r, pk, v: services.consult_assign(route_id=pk, actor=Actor.from_request(r),
                                                         radiologist=v["radiologist"])),
     "return-for-info": (COORDINATOR_ROLES | READER_ROLES, serializers.QuestionSerializer,
-                        lambda r, pk, v: services.consult_return_for_info(route_id=pk, actor=Actor.from_request(r),
-                                                                          question=v["question"])),
+                        lambda r, pk, v: services.consult_return_for_info(
+                            route_id=pk, actor=Actor.from_request(r), question=v["question"], asked_by=_user(r),
+                            asked_by_role=str(getattr(r.user, "role", "")))),
     "claim": (READER_ROLES, None,
               lambda r, pk, v: services.consult_claim(route_id=pk, actor=Actor.from_request(r), radiologist=_user(r))),
     "report": (READER_ROLES, serializers.ReportSerializer,
