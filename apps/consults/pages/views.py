@@ -94,7 +94,11 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         view = selectors.consult_view(tenant=tenant, route_id=route_id)
     except DomainError as error:
         return render(request, "consults/error.html", {"detail": error.detail}, status=error.status)
-    documents = attachments.consult_attachments(route_id=route_id)
+    try:
+        documents = attachments.consult_attachments(route_id=route_id,
+                                                    reader_role=str(getattr(request.user, "role", "")))
+    except DomainError:  # not (or no longer) readable by this reader: the page shows no documents
+        documents = []
     if view.side == "clinic":
         return render(request, "consults/clinic_detail.html", {"consult": view, "attachments": documents})
     draft = view.reports[-1] if view.reports else None
