@@ -311,3 +311,36 @@ def test_the_grant_of_a_consult_root_ends_after_the_grace_of_a_closed_consult(pl
     response = _radiologist(platform).get(path)
     assert response.status_code == 404
     assert response.json()["code"] == "consult_not_found"
+
+
+def test_a_study_scoped_token_never_reaches_a_consult_root(platform, twins):
+    from apps.accounts.models import User
+    from apps.accounts.services import token_issue
+
+    with platform.schema("hospital_b"):
+        user = User.objects.get(username="radiologist-user")
+        secret = token_issue(user=user, name="engine", study_instance_uid_scope=twins.study).secret
+    scoped = platform.http("hospital_b", token=secret)
+    response = scoped.get(f"{twins.root(twins.consult_a)}/studies/{twins.study}/metadata", headers={"Accept": DICOM_JSON})
+    assert response.status_code == 403
+    assert response.json()["code"] == "token_out_of_scope"
+
+
+def test_a_study_retrieve_of_a_consult_root_holds_only_its_clinics_instances(platform, twins):
+    for consult_id in _consults(twins):
+        response = _radiologist(platform).get(f"{twins.root(consult_id)}/studies/{twins.study}",
+                                              headers={"Accept": 'multipart/related; type="application/dicom"; '
+                                                                 'transfer-syntax=*'})
+        assert response.status_code == 200, response.text
+        assert [content for _, content in parse_multipart(response)] == _own_study(twins, consult_id).files
+
+
+def test_a_rendered_study_of_a_consult_root_is_its_clinics_images(platform, twins):
+    for clinic, consult_id in (("clinic_a", twins.consult_a), ("clinic_d", twins.consult_d)):
+        through_consult = _radiologist(platform).get(f"{twins.root(consult_id)}/studies/{twins.study}/rendered",
+                                                     headers={"Accept": "image/png"})
+        in_clinic = platform.http(clinic, "technologist").get(f"/dicomweb/studies/{twins.study}/rendered",
+                                                              headers={"Accept": "image/png"})
+        assert through_consult.status_code == 200, through_consult.text
+        assert [content for _, content in parse_multipart(through_consult)] == [
+            content for _, content in parse_multipart(in_clinic)]

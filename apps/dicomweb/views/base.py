@@ -105,7 +105,9 @@ class DicomwebView(View):
                 return unauthenticated("Invalid, expired or revoked token for this tenant.", "authentication_failed")
             request.user = token.user
             scope = token.study_instance_uid_scope
-            if scope and kwargs.get("study") != scope:
+            # A study-scoped token (an AI engine's) names a study of its own tenant's archive; the same
+            # UID under a consult's root would be another tenant's study, so it never reaches one.
+            if scope and (kwargs.get("study") != scope or "consult_id" in kwargs):
                 return error_response("token_out_of_scope", "This token reaches only its own study.", 403)
         user = request.user
         method = "GET" if request.method == "HEAD" else (request.method or "GET")
