@@ -344,3 +344,11 @@ def test_a_rendered_study_of_a_consult_root_is_its_clinics_images(platform, twin
         assert through_consult.status_code == 200, through_consult.text
         assert [content for _, content in parse_multipart(through_consult)] == [
             content for _, content in parse_multipart(in_clinic)]
+
+
+def test_the_hospitals_consult_names_its_dicomweb_root_and_the_clinics_does_not(platform, twins):
+    from tests.consults.support import consult_state
+
+    hospital_view = consult_state(platform, twins.consult_a, "hospital_b", "radiologist")
+    assert hospital_view["dicomweb_root"] == f"/consults/{twins.consult_a}/dicomweb"
+    assert "dicomweb_root" not in consult_state(platform, twins.consult_a)
