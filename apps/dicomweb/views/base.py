@@ -15,7 +15,6 @@ consult's grant, apps.consults.grants). Which root a request came through is its
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -64,6 +63,17 @@ TENANT_ARCHIVE_SCOPE = ServiceScope(root_path=SERVICE_PATH)
 def request_scope(request: HttpRequest) -> ServiceScope:
     scope = getattr(request, "dicomweb_scope", None)
     return scope if isinstance(scope, ServiceScope) else TENANT_ARCHIVE_SCOPE
+
+
+def answer_through_grant(response: HttpResponseBase, grant: ConsultGrant) -> HttpResponseBase:
+    """A consult root's answer: a streamed body is made in the clinic's schema too (it is produced
+    after the view has left it), and no cache keeps it past the grant."""
+    if isinstance(response, StreamingHttpResponse):
+        content = response.streaming_content
+        if isinstance(content, Iterator):  # every DICOMweb view streams synchronously
+            response.streaming_content = chunks_in_tenant(grant.clinic, content)
+    response["Cache-Control"] = GRANT_READ_CACHE_CONTROL
+    return response
 
 
 def error_response(code: str, detail: str, status: int, headers: dict[str, str] | None = None) -> JsonResponse:
@@ -117,39 +127,23 @@ class DicomwebView(View):
         # The URL of a consult's root carries the consult; the handlers take only DICOM UIDs.
         consult_id = kwargs.pop("consult_id", None)
         try:
-            if consult_id is not None:
-                return self._dispatch_through_grant(request, consult_id, method, *args, **kwargs)
-            return super().dispatch(request, *args, **kwargs)
+            if consult_id is None:
+                return super().dispatch(request, *args, **kwargs)
+            # Under `/consults/{consult_id}/dicomweb`: read-only, in the clinic's schema, limited to the
+            # consult's studies, audited on both sides (docs/consults.md).
+            if method != "GET":
+                return error_response("method_not_allowed", "A consult's DICOMweb root is read-only.", 405,
+                                      {"Allow": "GET, HEAD"})
+            with consult_read_through_grant(consult_id=consult_id, actor=Actor.from_request(request),
+                                            path=request.path, study_instance_uid=kwargs.get("study")) as grant:
+                request.dicomweb_scope = ServiceScope(  # type: ignore[attr-defined]
+                    root_path=consult_service_path(consult_id), study_instance_uids=grant.study_instance_uids)
+                response = super().dispatch(request, *args, **kwargs)
+            return answer_through_grant(response, grant)
         except DomainError as error:
             return error_response(error.code, str(error.detail), error.status)
         except NotAcceptable as error:
             return error_response("not_acceptable", str(error), 406)
-
-    def _dispatch_through_grant(
-        self, request: HttpRequest, consult_id: uuid.UUID, method: str, *args: Any, **kwargs: Any,
-    ) -> HttpResponseBase:
-        """A read under `/consults/{consult_id}/dicomweb`: in the clinic's schema, limited to the
-        consult's studies, audited on both sides, never cached (docs/consults.md)."""
-        if method != "GET":
-            return error_response("method_not_allowed", "A consult's DICOMweb root is read-only.", 405,
-                                  {"Allow": "GET, HEAD"})
-        grant: ConsultGrant
-        with consult_read_through_grant(consult_id=consult_id, actor=Actor.from_request(request), path=request.path,
-                                        study_instance_uid=kwargs.get("study")) as grant:
-            setattr(request, "dicomweb_scope", ServiceScope(  # noqa: B010 - HttpRequest declares no such attribute
-                root_path=consult_service_path(consult_id), study_instance_uids=grant.study_instance_uids))
-            try:
-                response = super().dispatch(request, *args, **kwargs)
-            except DomainError as error:
-                response = error_response(error.code, str(error.detail), error.status)
-            except NotAcceptable as error:
-                response = error_response("not_acceptable", str(error), 406)
-        if isinstance(response, StreamingHttpResponse):
-            content = response.streaming_content
-            if isinstance(content, Iterator):  # every DICOMweb view streams synchronously
-                response.streaming_content = chunks_in_tenant(grant.clinic, content)
-        response["Cache-Control"] = GRANT_READ_CACHE_CONTROL
-        return response
 
     def actor(self) -> Actor:
         return Actor.from_request(self.request)
