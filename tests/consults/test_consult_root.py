@@ -352,3 +352,15 @@ def test_the_hospitals_consult_names_its_dicomweb_root_and_the_clinics_does_not(
     hospital_view = consult_state(platform, twins.consult_a, "hospital_b", "radiologist")
     assert hospital_view["dicomweb_root"] == f"/consults/{twins.consult_a}/dicomweb"
     assert "dicomweb_root" not in consult_state(platform, twins.consult_a)
+
+
+def test_the_bulk_data_uris_of_a_consult_root_serve_its_clinics_pixels(platform, twins):
+    for consult_id in _consults(twins):
+        metadata = _radiologist(platform).get(f"{twins.instance_path(consult_id)}/metadata",
+                                              headers={"Accept": DICOM_JSON}).json()
+        pixel_data_uri = metadata[0]["7FE00010"]["BulkDataURI"]
+        response = _radiologist(platform).get(urlsplit(pixel_data_uri).path,
+                                              headers={"Accept": 'multipart/related; type="application/octet-stream"'})
+        assert response.status_code == 200, response.text
+        [(_, content)] = parse_multipart(response)
+        assert content == _own_study(twins, consult_id).datasets[0].PixelData
