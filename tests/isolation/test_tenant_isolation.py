@@ -1,4 +1,4 @@
-"""The isolation invariant (DESIGN §2): nothing of one tenant is read or changed through another.
+"""The isolation invariant (docs/architecture.md): nothing of one tenant is read or changed through another.
 
 Every endpoint a tenant domain serves is listed once in TENANT_ENDPOINTS, and every operator route in
 OPERATOR_ENDPOINTS; each test below runs over the whole table. A new capability appends its endpoints
