@@ -3,6 +3,7 @@
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from apps.dicomweb.urls import urlpatterns as dicomweb_urlpatterns
 from apps.storage.views import presigned_object
 from config.urls_common import api_common
 from config.urls_common import urlpatterns as common
@@ -13,6 +14,9 @@ urlpatterns = common + [
     path("api/v1/", include("apps.ai.api.urls")),
     path("api/v1/", include("apps.consults.api.urls")),
     path("api/v1/", include("apps.films.api.urls")),
+    # The same DICOMweb views, read-only, for one consult's studies from the sending clinic's archive
+    # (docs/consults.md); before the pages, whose `<id>/<action>` would otherwise match.
+    path("consults/<uuid:consult_id>/dicomweb/", include((dicomweb_urlpatterns, "consult_dicomweb"))),
     path("consults/", include("apps.consults.pages.urls")),
     # Presigned filesystem objects, bound to this tenant (the S3 backend's links go to S3).
     path("storage/objects/<str:token>", presigned_object, name="storage-presigned"),

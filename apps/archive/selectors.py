@@ -7,6 +7,7 @@ query.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -163,20 +164,31 @@ def _page(queryset: QuerySet[Any], query: QidoQuery, level: Level, unsupported: 
     return SearchPage(level=level, rows=rows[:limit], more=len(rows) > limit, unsupported=unsupported)
 
 
-def studies_search(*, query: QidoQuery, default_limit: int) -> SearchPage:
-    """Studies matching the query, newest study date first (PS3.18 §10.6.1, /studies)."""
+def studies_search(
+    *, query: QidoQuery, default_limit: int, within_studies: Collection[str] | None = None
+) -> SearchPage:
+    """Studies matching the query, newest study date first (PS3.18 §10.6.1, /studies); only among
+    `within_studies` (StudyInstanceUIDs) when given."""
     condition, unsupported = _matching(query, Level.STUDY)
     queryset = (
         Study.objects.filter(condition, deleted_at__isnull=True)
         .order_by(F("study_date").desc(nulls_last=True), F("id").desc())
     )
+    if within_studies is not None:
+        queryset = queryset.filter(study_instance_uid__in=list(within_studies))
     return _page(queryset, query, Level.STUDY, unsupported, default_limit)
 
 
-def series_search(*, query: QidoQuery, default_limit: int, study_instance_uid: str | None = None) -> SearchPage:
-    """Series matching the query: of one study in series-number order, or of every study (/series)."""
+def series_search(
+    *, query: QidoQuery, default_limit: int, study_instance_uid: str | None = None,
+    within_studies: Collection[str] | None = None,
+) -> SearchPage:
+    """Series matching the query: of one study in series-number order, or of every study (/series);
+    only of `within_studies` when given."""
     condition, unsupported = _matching(query, Level.SERIES)
     queryset = Series.objects.filter(condition, deleted_at__isnull=True, study__deleted_at__isnull=True)
+    if within_studies is not None:
+        queryset = queryset.filter(study__study_instance_uid__in=list(within_studies))
     if study_instance_uid is not None:
         queryset = queryset.filter(study__study_instance_uid=study_instance_uid).order_by(
             F("series_number").asc(nulls_last=True), "id"
@@ -193,10 +205,14 @@ def instances_search(
     study_instance_uid: str | None = None,
     series_instance_uid: str | None = None,
     with_metadata: bool = False,
+    within_studies: Collection[str] | None = None,
 ) -> SearchPage:
-    """Instances matching the query, in instance-number order within a series."""
+    """Instances matching the query, in instance-number order within a series; only of
+    `within_studies` when given."""
     condition, unsupported = _matching(query, Level.INSTANCE)
     queryset = Instance.objects.filter(condition, deleted_at__isnull=True)
+    if within_studies is not None:
+        queryset = queryset.filter(study__study_instance_uid__in=list(within_studies), study__deleted_at__isnull=True)
     if study_instance_uid is not None:
         queryset = queryset.filter(study__study_instance_uid=study_instance_uid, study__deleted_at__isnull=True)
     if series_instance_uid is not None:

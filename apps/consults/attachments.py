@@ -1,5 +1,10 @@
 """Documents sent with a consult (referral letter, prior reports): stored by the clinic, read by the
-hospital while it may read the consult's studies. PDF only: a hospital opens them as they are."""
+hospital. PDF only: a hospital opens them as they are.
+
+Who on the hospital's side reads them when (docs/consults.md): coordinators from submission on,
+because the referral letter is what they accept or reject on; radiologists once the consult is
+accepted, as they read its images; nobody after the grant ends.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,14 @@ from typing import Protocol
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
 
 from apps.audit.services import Actor, audit_record
 from apps.consult_routing.models import ConsultRoute, ConsultState
-from apps.consults.grants import in_tenant
+from apps.consults.grants import grant_is_live, in_tenant
 from apps.consults.models import AttachmentKind, ConsultAttachment
-from apps.consults.services import ConsultNotFound
-from apps.consults.state_machine import CLOSED_STATES, GRANT_STATES
-from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from apps.consults.services import COORDINATOR_ROLES, ConsultNotFound
+from apps.consults.state_machine import CLOSED_STATES
+from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
 from tenants.queues import current_tenant
 
@@ -39,6 +43,16 @@ class AttachmentTooLarge(DomainError):
 class AttachmentNotPdf(DomainError):
     code = "attachment_not_pdf"
     status = 415
+
+
+class ConsultNotAccepted(Forbidden):
+    """A radiologist asked for a document of a consult the hospital has not accepted yet."""
+
+    code = "consult_not_accepted"
+
+
+# Before acceptance: the consult waits for the coordinators' decision.
+AWAITING_DECISION_STATES = frozenset({ConsultState.SUBMITTED, ConsultState.RETURNED_FOR_INFO})
 
 
 def max_attachment_bytes() -> int:
@@ -89,30 +103,36 @@ def consult_attachment_add(
     return attachment
 
 
-def _readable_route(route_id: uuid.UUID | str) -> ConsultRoute:
-    """The consult, if the current tenant is its clinic, or its hospital while the grant lives."""
+def _readable_route(route_id: uuid.UUID | str, *, reader_role: str) -> ConsultRoute:
+    """The consult, if the current tenant is its clinic, or its hospital and `reader_role` may read
+    the documents now (the rule of the module docstring)."""
     tenant = current_tenant()
     route = ConsultRoute.objects.select_related("clinic", "hospital").filter(pk=route_id).first()
     if route is None:
         raise ConsultNotFound("No such consult for this tenant.")
     if route.clinic_id == tenant.pk:
         return route
-    hospital_may_read = route.hospital_id == tenant.pk and route.state != ConsultState.DRAFT and (
-        route.state in GRANT_STATES or route.state in (ConsultState.SUBMITTED, ConsultState.RETURNED_FOR_INFO)
-        or (route.grant_expires_at is not None and route.grant_expires_at > timezone.now()))
-    if not hospital_may_read:
+    if route.hospital_id != tenant.pk or route.state == ConsultState.DRAFT:
+        raise ConsultNotFound("No such consult for this tenant.")
+    if route.state in AWAITING_DECISION_STATES:
+        if reader_role in COORDINATOR_ROLES:
+            return route
+        raise ConsultNotAccepted("A consult's documents are read by radiologists once it is accepted.")
+    if not grant_is_live(route):
         raise ConsultNotFound("No such consult for this tenant.")
     return route
 
 
-def consult_attachments(*, route_id: uuid.UUID | str) -> list[ConsultAttachment]:
-    route = _readable_route(route_id)
+def consult_attachments(*, route_id: uuid.UUID | str, reader_role: str) -> list[ConsultAttachment]:
+    route = _readable_route(route_id, reader_role=reader_role)
     with in_tenant(route.clinic):
         return list(ConsultAttachment.objects.filter(route_id=route.pk).order_by("created_at", "pk"))
 
 
-def consult_attachment_read(*, route_id: uuid.UUID | str, attachment_id: int, actor: Actor) -> tuple[ConsultAttachment, bytes]:
-    route = _readable_route(route_id)
+def consult_attachment_read(
+    *, route_id: uuid.UUID | str, attachment_id: int, actor: Actor, reader_role: str,
+) -> tuple[ConsultAttachment, bytes]:
+    route = _readable_route(route_id, reader_role=reader_role)
     reader = current_tenant()
     with in_tenant(route.clinic):
         attachment = ConsultAttachment.objects.filter(route_id=route.pk, pk=attachment_id).first()

@@ -33,6 +33,8 @@ from tenants.models import ReferralLink, TenantKind, TenantStatus
 from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
 
 DEFAULT_SLA_MINUTES = {Priority.STAT: 60, Priority.URGENT: 4 * 60, Priority.ROUTINE: 24 * 60}
+# Hospital roles that triage consults (accept, reject, assign, return for information).
+COORDINATOR_ROLES = frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN})
 
 
 class ConsultNotFound(NotFound):
@@ -243,10 +245,20 @@ def consult_reject(*, route_id: uuid.UUID | str, actor: Actor, reason: str) -> C
 
 
 @transaction.atomic
-def consult_return_for_info(*, route_id: uuid.UUID | str, actor: Actor, question: str) -> ConsultRoute:
+def consult_return_for_info(
+    *, route_id: uuid.UUID | str, actor: Actor, question: str, asked_by: str, asked_by_role: str,
+) -> ConsultRoute:
+    """The hospital asks the clinic for more information. A coordinator may ask at any point the
+    workflow allows; a radiologist only about the consult they claimed (else someone could pull
+    a consult away from the radiologist who is reading it)."""
     if not question.strip():
         raise InvalidInput("Ask the clinic a question.", code="question_required")
     route = _locked_route(route_id, side="hospital")
+    next_state(route.state, "return_for_info")  # a state that forbids it is a conflict, whoever asks
+    claiming_radiologist = asked_by_role == Role.RADIOLOGIST and route.claimed_by == asked_by
+    if asked_by_role not in COORDINATOR_ROLES and not claiming_radiologist:
+        raise NotYourConsult("Only the radiologist who claimed this consult, or a coordinator, may return it "
+                             "for information.")
     route.claimed_by = ""
     _move(route, "return_for_info", actor=actor, detail={"question": question}, also_audit_other_side=True)
     HospitalConsult.objects.filter(route_id=route.pk).update(return_question=question)

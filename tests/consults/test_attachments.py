@@ -82,3 +82,45 @@ def test_after_a_cancelled_consults_grace_the_hospital_reads_no_attachment(platf
         f"{CONSULTS}{consult_id}/attachments/{added.json()['id']}/")
     assert response.status_code == 404
     assert _upload(platform, consult_id, _pdf("late")).status_code == 409
+
+
+@pytest.fixture(scope="module")
+def submitted_with_letter(platform):
+    """A submitted consult (not yet accepted) with a referral letter, and the letter's id."""
+    consult = consult_request(platform, clinic_study(platform, slices=1)).json()["id"]
+    added = _upload(platform, consult, _pdf("Referral before acceptance."))
+    assert added.status_code == 201, added.text
+    return consult, added.json()["id"]
+
+
+def test_a_radiologist_reads_no_document_of_a_consult_not_yet_accepted(platform, submitted_with_letter):
+    consult, attachment = submitted_with_letter
+    radiologist = platform.http("hospital_b", "radiologist")
+    for path in (f"{CONSULTS}{consult}/attachments/", f"{CONSULTS}{consult}/attachments/{attachment}/"):
+        response = radiologist.get(path)
+        assert response.status_code == 403, response.text
+        assert response.json()["code"] == "consult_not_accepted"
+
+
+def test_the_reading_page_of_a_consult_not_yet_accepted_lists_no_document_to_a_radiologist(
+        platform, submitted_with_letter):
+    from tests.consults.support import RADIOLOGIST
+    from tests.support.tenancy import ADMIN_PASSWORD, session_login
+
+    consult, attachment = submitted_with_letter
+    client, answer = session_login(platform, platform.host("hospital_b"), username=RADIOLOGIST,
+                                   password=ADMIN_PASSWORD)
+    assert answer.status_code == 302
+    page = client.get(f"/consults/{consult}/")
+    assert page.status_code == 200
+    assert f"/attachments/{attachment}/" not in page.text
+
+
+def test_a_radiologist_reads_the_documents_once_the_consult_is_accepted(platform):
+    consult = consult_request(platform, clinic_study(platform, slices=1)).json()["id"]
+    letter = _pdf("Referral, accepted.")
+    attachment = _upload(platform, consult, letter).json()["id"]
+    assert act(platform, "hospital_b", "consult_coordinator", consult, "accept").status_code == 200
+    read = platform.http("hospital_b", "radiologist").get(f"{CONSULTS}{consult}/attachments/{attachment}/")
+    assert read.status_code == 200
+    assert read.content == letter

@@ -27,10 +27,11 @@ def delivered(platform, workers):
     study = clinic_study(platform)
     consult_id = consult_in_reading(platform, study)
     hospital = platform.http("hospital_b", "radiologist")
-    metadata = hospital.get(f"/dicomweb/studies/{study.study_instance_uid}/metadata",
+    root = f"/consults/{consult_id}/dicomweb"
+    metadata = hospital.get(f"{root}/studies/{study.study_instance_uid}/metadata",
                             headers={"Accept": "application/dicom+json"})
     key_image = study.sop_instance_uids[1]
-    rendered = hospital.get(f"/dicomweb/studies/{study.study_instance_uid}/series/{study.series_instance_uids[0]}"
+    rendered = hospital.get(f"{root}/studies/{study.study_instance_uid}/series/{study.series_instance_uids[0]}"
                             f"/instances/{key_image}/rendered", headers={"Accept": "image/jpeg"})
     saved = write_report(platform, consult_id, key_images=[key_image])
     signed = act(platform, "hospital_b", "radiologist", consult_id, "sign")
@@ -115,7 +116,7 @@ def test_both_audit_trails_tell_the_story(platform, delivered):
 def test_the_grant_ends_after_the_grace_period_of_a_closed_consult(platform, delivered):
     study = delivered["study"]
     hospital = platform.http("hospital_b", "radiologist")
-    path = f"/dicomweb/studies/{study.study_instance_uid}/metadata"
+    path = f"/consults/{delivered['id']}/dicomweb/studies/{study.study_instance_uid}/metadata"
     assert hospital.get(path).status_code == 200  # delivered, within the grace period
     from django.utils import timezone
 

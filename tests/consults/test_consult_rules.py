@@ -128,6 +128,30 @@ def test_returned_for_information_goes_back_to_submitted_with_the_answer(platfor
     assert "CT 2024 at another site" in answered.json()["relevant_history"]
 
 
+def test_a_radiologist_who_has_not_claimed_the_consult_cannot_return_it_for_information(platform, study):
+    consult_id = consult_request(platform, study).json()["id"]
+    assert act(platform, "hospital_b", "consult_coordinator", consult_id, "accept").status_code == 200
+    response = act(platform, "hospital_b", "radiologist", consult_id, "return-for-info", {"question": "Prior CT?"})
+    assert response.status_code == 403
+    assert response.json()["code"] == "not_your_consult"
+    assert consult_state(platform, consult_id)["state"] == "accepted"
+
+
+def test_only_the_claiming_radiologist_returns_a_consult_in_reading_for_information(platform, study):
+    consult_id = consult_in_reading(platform, study)
+    with platform.schema():
+        ConsultRoute.objects.filter(pk=consult_id).update(claimed_by="another-radiologist")
+    refused = act(platform, "hospital_b", "radiologist", consult_id, "return-for-info", {"question": "Prior CT?"})
+    assert refused.status_code == 403
+    assert refused.json()["code"] == "not_your_consult"
+    assert consult_state(platform, consult_id)["state"] == "in_reading"
+    with platform.schema():
+        ConsultRoute.objects.filter(pk=consult_id).update(claimed_by=RADIOLOGIST)
+    asked = act(platform, "hospital_b", "radiologist", consult_id, "return-for-info", {"question": "Prior CT?"})
+    assert asked.status_code == 200, asked.text
+    assert asked.json()["state"] == "returned_for_info"
+
+
 def test_two_simultaneous_claims_have_exactly_one_winner(platform, study):
     consult_id = consult_request(platform, study).json()["id"]
     assert act(platform, "hospital_b", "consult_coordinator", consult_id, "accept").status_code == 200
@@ -167,8 +191,9 @@ def test_an_empty_report_cannot_be_signed(platform, study):
 
 def test_the_hospital_cannot_read_a_study_before_accepting_the_consult(platform):
     study = clinic_study(platform, slices=1)
-    consult_request(platform, study)
-    response = platform.http("hospital_b", "radiologist").get(f"/dicomweb/studies/{study.study_instance_uid}/metadata")
+    consult_id = consult_request(platform, study).json()["id"]
+    response = platform.http("hospital_b", "radiologist").get(
+        f"/consults/{consult_id}/dicomweb/studies/{study.study_instance_uid}/metadata")
     assert response.status_code == 404
 
 

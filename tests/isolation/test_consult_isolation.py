@@ -57,3 +57,60 @@ def test_another_clinic_reads_no_attachment_of_the_consult(platform, consult_id)
     http = platform.http("clinic_c", "clinic_admin")
     assert http.get(f"{CONSULTS}{consult_id}/attachments/").status_code == 404
     assert http.get(f"{CONSULTS}{consult_id}/attachments/1/").status_code == 404
+
+
+# --- the consult-scoped DICOMweb root ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def accepted(platform):
+    """A consult of clinic_a accepted by hospital_b, its study's UIDs, and a second hospital."""
+    from tests.consults.support import act
+    from tests.support.tenancy import add_user_with_token, discard_tenant, provision_throwaway
+
+    study = clinic_study(platform, slices=1)
+    consult_id = consult_request(platform, study).json()["id"]
+    assert act(platform, "hospital_b", "consult_coordinator", consult_id, "accept").status_code == 200
+    other = provision_throwaway(platform, kind="hospital", key="other_hospital")
+    add_user_with_token(platform, "other_hospital", role="radiologist")
+    yield {"consult": consult_id, "study": study.study_instance_uid, "series": study.series_instance_uids[0],
+           "instance": study.sop_instance_uids[0]}
+    discard_tenant(platform, other.tenant.slug)
+
+
+def _consult_root_paths() -> list[str]:
+    from tests.isolation.test_tenant_isolation import CONSULT_ROOT_ENDPOINTS
+
+    return [endpoint.path for endpoint in CONSULT_ROOT_ENDPOINTS]
+
+
+@pytest.mark.parametrize("path", _consult_root_paths())
+def test_another_hospital_reads_nothing_through_the_consults_root(platform, accepted, path):
+    response = platform.http("other_hospital", "radiologist").get(path.format(**accepted))
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "consult_not_found"
+
+
+@pytest.mark.parametrize("path", _consult_root_paths())
+def test_the_clinic_reads_nothing_through_the_consults_root_on_its_own_domain(platform, accepted, path):
+    response = platform.http("clinic_a", "clinic_admin").get(path.format(**accepted))
+    assert response.status_code == 404, response.text
+    assert response.json()["code"] == "consult_not_found"
+
+
+@pytest.mark.parametrize("path", _consult_root_paths())
+def test_the_hospitals_token_on_the_clinics_domain_is_refused_at_the_consults_root(platform, accepted, path):
+    token = platform.tokens[("hospital_b", "radiologist")]
+    response = platform.http("clinic_a", token=token).get(path.format(**accepted))
+    assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize("path", [path.replace("/consults/{consult}/dicomweb", "/dicomweb")
+                                  for path in _consult_root_paths() if "{study}" in path])
+def test_the_hospitals_own_root_resolves_no_grant_by_the_consults_uids(platform, accepted, path):
+    response = platform.http("hospital_b", "radiologist").get(path.format(**accepted))
+    if path.endswith(("/series", "/instances")):  # a search: no matches rather than 404
+        assert response.status_code == 200, response.text
+        assert response.json() == []
+    else:
+        assert response.status_code == 404, response.text

@@ -1,4 +1,4 @@
-"""The isolation invariant (DESIGN §2): nothing of one tenant is read or changed through another.
+"""The isolation invariant (docs/architecture.md): nothing of one tenant is read or changed through another.
 
 Every endpoint a tenant domain serves is listed once in TENANT_ENDPOINTS, and every operator route in
 OPERATOR_ENDPOINTS; each test below runs over the whole table. A new capability appends its endpoints
@@ -96,6 +96,15 @@ TENANT_ENDPOINTS = [
     Endpoint("dicomweb", "GET", INSTANCE + "/frames/1/thumbnail"),
 ]
 
+# The consult-scoped root (docs/consults.md) serves the same GET resources for one consult; on any
+# tenant but the consult's hospital it answers 404 before searching anything, searches included.
+CONSULT_ROOT = "/consults/{consult}/dicomweb"
+CONSULT_ROOT_ENDPOINTS = [
+    Endpoint("consult-dicomweb", endpoint.method, CONSULT_ROOT + endpoint.path.removeprefix("/dicomweb"))
+    for endpoint in TENANT_ENDPOINTS if endpoint.family == "dicomweb" and endpoint.method == "GET"
+]
+TENANT_ENDPOINTS += CONSULT_ROOT_ENDPOINTS
+
 # Every operator route of the platform domain. Append new ones here.
 OPERATOR_ENDPOINTS = [
     Endpoint("tenants", "GET", "/api/v1/tenants/"),
@@ -131,6 +140,7 @@ class VictimObjects:
     instance: str
     victim_slug: str
     link: int
+    consult: str
 
     def fill(self, path: str) -> str:
         return path.format(**self.__dict__)
@@ -150,10 +160,12 @@ def home(platform):
 
 @pytest.fixture(scope="module")
 def victim(platform) -> VictimObjects:
-    """A user, a token, an audit event, an upload session and a stored study in clinic_a."""
+    """A user, a token, an audit event, an upload session, a stored study and a consult accepted by
+    hospital_b about it, in clinic_a."""
     from apps.accounts.services import token_issue, user_create
     from apps.audit.services import audit_record
     from tenants.models import ReferralLink
+    from tests.consults.support import act, consult_request
     from tests.support.dicomweb import ct_study, stow
 
     with platform.schema("clinic_a"):
@@ -165,12 +177,14 @@ def victim(platform) -> VictimObjects:
     study = ct_study(slices=1, size=16)
     stored = stow(platform.http("clinic_a", "technologist"), study.files)
     assert stored.status_code == 200, stored.text
+    consult = consult_request(platform, study).json()["id"]
+    assert act(platform, "hospital_b", "consult_coordinator", consult, "accept").status_code == 200
     with platform.schema():
         link = ReferralLink.objects.get(clinic__slug="test-clinic-a", hospital__slug="test-hospital-b")
     return VictimObjects(
         user=user.pk, user_role=user.role, token=issued.token.pk, token_secret=issued.secret, audit_event=event_id,
         upload=upload.json()["id"], study=study.study_instance_uid, series=study.series_instance_uids[0],
-        instance=study.sop_instance_uids[0], victim_slug="test-clinic-a", link=link.pk,
+        instance=study.sop_instance_uids[0], victim_slug="test-clinic-a", link=link.pk, consult=consult,
     )
 
 

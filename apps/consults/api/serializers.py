@@ -7,6 +7,7 @@ from typing import Any
 from rest_framework import serializers
 
 from apps.consult_routing.models import Priority
+from apps.consults.grants import consult_service_path
 from apps.consults.selectors import ConsultView
 
 
@@ -74,6 +75,8 @@ def consult_json(view: ConsultView) -> dict[str, Any]:
             "studies": worklist_entry.study_summary.get("studies", []),
             "return_question": worklist_entry.return_question, "reject_reason": worklist_entry.reject_reason,
             "triage": view.triage,
+            # Where a viewer reads the consult's images (on the hospital's domain, docs/consults.md).
+            "dicomweb_root": consult_service_path(route.pk),
         })
     if view.reports:
         body["reports"] = [{

@@ -27,7 +27,7 @@ from apps.core.errors import InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
 from tenants.queues import current_tenant
 
-COORDINATOR_ROLES = frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN})
+COORDINATOR_ROLES = services.COORDINATOR_ROLES
 READER_ROLES = frozenset({Role.RADIOLOGIST})
 
 
@@ -84,6 +84,10 @@ def _user(request: Request) -> str:
     return str(request.user.username)
 
 
+def _role(request: Request) -> str:
+    return str(getattr(request.user, "role", ""))
+
+
 # action name → (roles, input serializer or None, the service call)
 ACTIONS: dict[str, tuple[frozenset[str], type[Serializer] | None, Action]] = {
     "submit": (CLINIC_ROLES, None, lambda r, pk, v: services.consult_submit(route_id=pk, actor=Actor.from_request(r))),
@@ -99,8 +103,9 @@ ACTIONS: dict[str, tuple[frozenset[str], type[Serializer] | None, Action]] = {
                lambda r, pk, v: services.consult_assign(route_id=pk, actor=Actor.from_request(r),
                                                         radiologist=v["radiologist"])),
     "return-for-info": (COORDINATOR_ROLES | READER_ROLES, serializers.QuestionSerializer,
-                        lambda r, pk, v: services.consult_return_for_info(route_id=pk, actor=Actor.from_request(r),
-                                                                          question=v["question"])),
+                        lambda r, pk, v: services.consult_return_for_info(
+                            route_id=pk, actor=Actor.from_request(r), question=v["question"], asked_by=_user(r),
+                            asked_by_role=_role(r))),
     "claim": (READER_ROLES, None,
               lambda r, pk, v: services.consult_claim(route_id=pk, actor=Actor.from_request(r), radiologist=_user(r))),
     "report": (READER_ROLES, serializers.ReportSerializer,
@@ -231,8 +236,8 @@ class ConsultAttachmentListCreateView(GenericAPIView):
 
     @extend_schema(responses={200: dict})
     def get(self, request: Request, route_id: uuid.UUID) -> Response:
-        return Response({"results": [_attachment_json(item)
-                                     for item in attachments.consult_attachments(route_id=route_id)]})
+        documents = attachments.consult_attachments(route_id=route_id, reader_role=_role(request))
+        return Response({"results": [_attachment_json(item) for item in documents]})
 
     @extend_schema(request={"multipart/form-data": dict}, responses={201: dict})
     def post(self, request: Request, route_id: uuid.UUID) -> Response:
@@ -252,7 +257,8 @@ class ConsultAttachmentDetailView(GenericAPIView):
     @extend_schema(responses={(200, "application/pdf"): bytes})
     def get(self, request: Request, route_id: uuid.UUID, attachment_id: int) -> HttpResponse:
         attachment, data = attachments.consult_attachment_read(route_id=route_id, attachment_id=attachment_id,
-                                                               actor=Actor.from_request(request))
+                                                               actor=Actor.from_request(request),
+                                                               reader_role=_role(request))
         response = HttpResponse(data, content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="{attachment.filename}"'
         response["Cache-Control"] = "private, no-store"

@@ -1,6 +1,7 @@
 """Server-rendered consult pages (session login): the clinic's list and new-consult form, the
 hospital's worklist, and the reading page (report editor beside an image panel that scrolls the
-granted series through `/dicomweb/…/rendered`). Each view calls the same services as the API."""
+granted series through the consult's own DICOMweb root, `/consults/{id}/dicomweb/…/rendered`).
+Each view calls the same services as the API."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from apps.archive.models import Study
 from apps.archive.selectors import instances_for_retrieval
 from apps.audit.services import Actor
 from apps.consults import attachments, selectors, services
-from apps.consults.grants import in_tenant
+from apps.consults.grants import consult_service_path, grant_is_live, in_tenant
 from apps.consults.pages.forms import NewConsultForm, ReportForm
 from apps.core.errors import DomainError
 from tenants.models import ReferralLink
@@ -93,7 +94,11 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         view = selectors.consult_view(tenant=tenant, route_id=route_id)
     except DomainError as error:
         return render(request, "consults/error.html", {"detail": error.detail}, status=error.status)
-    documents = attachments.consult_attachments(route_id=route_id)
+    try:
+        documents = attachments.consult_attachments(route_id=route_id,
+                                                    reader_role=str(getattr(request.user, "role", "")))
+    except DomainError:  # not (or no longer) readable by this reader: the page shows no documents
+        documents = []
     if view.side == "clinic":
         return render(request, "consults/clinic_detail.html", {"consult": view, "attachments": documents})
     draft = view.reports[-1] if view.reports else None
@@ -102,11 +107,11 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         "recommendations": draft.recommendations if draft else "",
         "key_images": " ".join(draft.key_image_sop_instance_uids) if draft else "",
     })
-    can_read_images = view.route.state in ("accepted", "assigned", "in_reading", "reported", "finalized",
-                                           "amended", "delivered")
+    can_read_images = grant_is_live(view.route)
     return render(request, "consults/reading.html", {
         "consult": view, "form": form, "attachments": documents, "draft": draft, "presets": WINDOW_PRESETS,
         "images": _granted_images(view) if can_read_images else [],
+        "dicomweb_root": consult_service_path(view.route.pk),
         "is_reader": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
         "mine": view.route.claimed_by == request.user.get_username(),
     })

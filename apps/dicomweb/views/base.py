@@ -1,17 +1,25 @@
-"""What every DICOMweb view shares: Bearer authentication, roles, and errors as {code, detail}.
+"""What every DICOMweb view shares: Bearer authentication, roles, errors as {code, detail}, and
+which archive and studies a request reaches.
 
 Plain Django views rather than DRF: DICOMweb answers are streams and multipart bodies negotiated
 by PS3.18 rules, not serializer output. The rules are the API's: a token of the tenant whose domain
 is called (401 otherwise), a role the view admits (deny by default, 403), domain errors turned into
 JSON with their status in one place. CORS (and preflight OPTIONS without a token) is handled by
 django-cors-headers before a view runs.
+
+The same views serve two service roots (docs/dicomweb.md): the tenant's own `/dicomweb` (its own
+archive, nothing else) and, on a hospital's domain, a consult's `/consults/{consult_id}/dicomweb`
+(read-only: exactly that consult's studies, read from the sending clinic's archive through the
+consult's grant, apps.consults.grants). Which root a request came through is its `ServiceScope`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -22,6 +30,12 @@ from apps.accounts.permissions import allowed_roles_for
 from apps.accounts.roles import ADMIN_ROLES, TENANT_ROLES, Role
 from apps.accounts.services import token_authenticate
 from apps.audit.services import Actor
+from apps.consults.grants import (
+    ConsultGrant,
+    chunks_in_tenant,
+    consult_read_through_grant,
+    consult_service_path,
+)
 from apps.core.errors import DomainError, error_body
 from apps.dicomweb.negotiation import NotAcceptable
 
@@ -30,6 +44,36 @@ READER_ROLES = frozenset(TENANT_ROLES)
 STORER_ROLES = frozenset({Role.TECHNOLOGIST, Role.CLINIC_ADMIN, Role.HOSPITAL_ADMIN, Role.RADIOLOGIST})
 DELETER_ROLES = frozenset(ADMIN_ROLES)
 SERVICE_PATH = "/dicomweb"
+# Grant reads must not outlive the grant in any cache (a browser's, a proxy's): see docs/security.md.
+GRANT_READ_CACHE_CONTROL = "private, no-store"
+
+
+@dataclass(frozen=True)
+class ServiceScope:
+    """The service root a request came through, and the studies it may reach (None: the whole archive
+    of the tenant whose schema the request runs in)."""
+
+    root_path: str
+    study_instance_uids: frozenset[str] | None = None
+
+
+TENANT_ARCHIVE_SCOPE = ServiceScope(root_path=SERVICE_PATH)
+
+
+def request_scope(request: HttpRequest) -> ServiceScope:
+    scope = getattr(request, "dicomweb_scope", None)
+    return scope if isinstance(scope, ServiceScope) else TENANT_ARCHIVE_SCOPE
+
+
+def answer_through_grant(response: HttpResponseBase, grant: ConsultGrant) -> HttpResponseBase:
+    """A consult root's answer: a streamed body is made in the clinic's schema too (it is produced
+    after the view has left it), and no cache keeps it past the grant."""
+    if isinstance(response, StreamingHttpResponse):
+        content = response.streaming_content
+        if isinstance(content, Iterator):  # every DICOMweb view streams synchronously
+            response.streaming_content = chunks_in_tenant(grant.clinic, content)
+    response["Cache-Control"] = GRANT_READ_CACHE_CONTROL
+    return response
 
 
 def error_response(code: str, detail: str, status: int, headers: dict[str, str] | None = None) -> JsonResponse:
@@ -41,8 +85,8 @@ def unauthenticated(detail: str, code: str) -> JsonResponse:
 
 
 def service_root(request: HttpRequest) -> str:
-    """The absolute DICOMweb service root of this request (scheme, the tenant domain, /dicomweb)."""
-    return request.build_absolute_uri(SERVICE_PATH)
+    """The absolute DICOMweb service root of this request (scheme, the tenant domain, the root's path)."""
+    return request.build_absolute_uri(request_scope(request).root_path)
 
 
 @method_decorator(csrf_exempt, name="dispatch")
@@ -71,23 +115,31 @@ class DicomwebView(View):
                 return unauthenticated("Invalid, expired or revoked token for this tenant.", "authentication_failed")
             request.user = token.user
             scope = token.study_instance_uid_scope
-            if scope and kwargs.get("study") != scope:
+            # A study-scoped token (an AI engine's) names a study of its own tenant's archive; the same
+            # UID under a consult's root would be another tenant's study, so it never reaches one.
+            if scope and (kwargs.get("study") != scope or "consult_id" in kwargs):
                 return error_response("token_out_of_scope", "This token reaches only its own study.", 403)
         user = request.user
         method = "GET" if request.method == "HEAD" else (request.method or "GET")
         roles = allowed_roles_for(self, method)
         if roles is None or getattr(user, "role", None) not in roles:
             return error_response("permission_denied", "Your role may not do this.", 403)
+        # The URL of a consult's root carries the consult; the handlers take only DICOM UIDs.
+        consult_id = kwargs.pop("consult_id", None)
         try:
-            study = kwargs.get("study")
-            if study and method == "GET":
-                # A hospital reads a clinic's study only through an open consult (apps.consults.grants).
-                from apps.consults.grants import study_read_through_grant
-
-                with study_read_through_grant(study_instance_uid=study, actor=Actor.from_request(request),
-                                              path=request.path):
-                    return super().dispatch(request, *args, **kwargs)
-            return super().dispatch(request, *args, **kwargs)
+            if consult_id is None:
+                return super().dispatch(request, *args, **kwargs)
+            # Under `/consults/{consult_id}/dicomweb`: read-only, in the clinic's schema, limited to the
+            # consult's studies, audited on both sides (docs/consults.md).
+            if method != "GET":
+                return error_response("method_not_allowed", "A consult's DICOMweb root is read-only.", 405,
+                                      {"Allow": "GET, HEAD"})
+            with consult_read_through_grant(consult_id=consult_id, actor=Actor.from_request(request),
+                                            path=request.path, study_instance_uid=kwargs.get("study")) as grant:
+                request.dicomweb_scope = ServiceScope(  # type: ignore[attr-defined]
+                    root_path=consult_service_path(consult_id), study_instance_uids=grant.study_instance_uids)
+                response = super().dispatch(request, *args, **kwargs)
+            return answer_through_grant(response, grant)
         except DomainError as error:
             return error_response(error.code, str(error.detail), error.status)
         except NotAcceptable as error:

@@ -14,7 +14,7 @@ from apps.audit.services import Actor
 from apps.dicom.matching import QueryError, parse_query
 from apps.dicomweb.negotiation import DICOM_JSON, accepts_json
 from apps.dicomweb.serializers import qido_results
-from apps.dicomweb.views.base import READER_ROLES, DicomwebView, error_response, service_root
+from apps.dicomweb.views.base import READER_ROLES, DicomwebView, error_response, request_scope, service_root
 
 MORE_RESULTS_WARNING = (
     "The number of results exceeded the maximum supported by the server. Additional results can be requested."
@@ -37,14 +37,17 @@ def search(
     except QueryError as error:
         return error_response("invalid_query", str(error), 400)
     limit = settings.QIDO_MAX_RESULTS
+    # A consult's root searches only the consult's studies, at every level.
+    within = request_scope(request).study_instance_uids
     if level == Level.STUDY:
-        page = selectors.studies_search(query=query, default_limit=limit)
+        page = selectors.studies_search(query=query, default_limit=limit, within_studies=within)
     elif level == Level.SERIES:
-        page = selectors.series_search(query=query, default_limit=limit, study_instance_uid=study_instance_uid)
+        page = selectors.series_search(query=query, default_limit=limit, study_instance_uid=study_instance_uid,
+                                       within_studies=within)
     else:
         page = selectors.instances_search(
             query=query, default_limit=limit, study_instance_uid=study_instance_uid,
-            series_instance_uid=series_instance_uid,
+            series_instance_uid=series_instance_uid, within_studies=within,
             with_metadata=query.include_all or any(
                 field.keyword not in BY_KEYWORD for field in query.include_fields
             ),

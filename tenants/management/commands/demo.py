@@ -167,9 +167,13 @@ class Command(BaseCommand):
         urls = demo_urls(options["port"], platform_domain or "localhost")
         film_link: dict[str, str] = {}
         if consult_and_film is not None:
+            from apps.consults.grants import consult_service_path
+
             consult_id, issued = consult_and_film
             film_link = {"consult_id": consult_id, "url": urls["film_page"] + issued.token,
-                         "access_code": issued.access_code}
+                         "access_code": issued.access_code,
+                         "dicomweb_root": urls["hospital_dicomweb"].removesuffix("/dicomweb")
+                         + consult_service_path(consult_id)}
         if options["format"] == "json":
             self.stdout.write(json.dumps({
                 "password": DEMO_PASSWORD, "users": [asdict(login) for login in logins], "urls": urls,
@@ -201,6 +205,7 @@ class Command(BaseCommand):
                 write(f"  sample studies in {slug}: {result}")
         if film_link:
             write(f"  demo consult             {film_link['consult_id']} (submitted to the hospital's worklist)")
+            write(f"  its images, once accepted {film_link['dicomweb_root']}  (the hospital's DICOMweb root for it)")
             write(f"  patient film link        {film_link['url']}  access code {film_link['access_code']}")
         clinic_admin = next(login for login in logins if login.role == Role.CLINIC_ADMIN)
         write("")
