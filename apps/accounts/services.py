@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,6 +23,20 @@ from tenants.connection import tenant_connection
 def current_tenant_kind() -> str:
     tenant = tenant_connection().tenant
     return getattr(tenant, "kind", "") or "public"
+
+
+class WeakPassword(InvalidInput):
+    """The password fails one of the AUTH_PASSWORD_VALIDATORS (too short, too common, all digits, ...)."""
+
+    code = "weak_password"
+
+
+def password_check(*, password: str, user: User) -> None:
+    """Run Django's password validators, so every path that sets a password holds to the same rules."""
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as failure:
+        raise WeakPassword(" ".join(failure.messages)) from failure
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ def user_create(
             raise Conflict(f"User {username!r} already exists.", code="duplicate_user")
         user = User(username=username, role=role, email=email, display_name=display_name)
         if password:
+            password_check(password=password, user=user)
             user.set_password(password)
         else:
             user.set_unusable_password()
@@ -72,6 +89,16 @@ def user_set_role(*, user: User, role: str, actor: Actor | None = None) -> User:
             action="user.role_change", actor=actor, object_type="user", object_id=user.pk,
             detail={"from": previous, "to": role},
         )
+    return user
+
+
+def user_activate(*, user: User, actor: Actor | None = None) -> User:
+    """Let a deactivated user sign in again. Tokens revoked at deactivation stay revoked."""
+    with transaction.atomic():
+        if not user.is_active:
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+            audit_record(action="user.activate", actor=actor, object_type="user", object_id=user.pk)
     return user
 
 

@@ -68,6 +68,8 @@ class UserDetailView(GenericAPIView):
             user = services.user_set_role(user=user, role=data.validated_data["role"], actor=actor)
         if data.validated_data.get("is_active") is False:
             user = services.user_deactivate(user=user, actor=actor)
+        elif data.validated_data.get("is_active") is True:
+            user = services.user_activate(user=user, actor=actor)
         return Response(serializers.UserSerializer(user).data)
 
 
