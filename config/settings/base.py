@@ -5,6 +5,7 @@ S3_ENDPOINT_URL, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_BUCKET, SECRET_KEY, 
 With none set, the embedded default (config.embedded) is used.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 
@@ -233,6 +234,12 @@ CONSULT_GRANT_GRACE_SECONDS = env_int("CONSULT_GRANT_GRACE_SECONDS", 3600)
 # (doubling after each failed attempt).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 10)
+# Webhooks reach only public addresses; an on-premises deployment lists the private networks
+# (comma-separated CIDRs, e.g. "10.20.0.0/16,fd12:3456::/48") its tenants' receivers live on.
+# Parsed here so a typo stops the process at start rather than failing deliveries later.
+WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(network, strict=False)) for network in env_list("WEBHOOK_ALLOWED_NETWORKS", [])
+]
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOGGING = {

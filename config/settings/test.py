@@ -13,3 +13,6 @@ DEBUG = False
 # Webhook retries in seconds, not minutes, so the failure path runs to its end in a test.
 WEBHOOK_MAX_ATTEMPTS = 3
 WEBHOOK_RETRY_BASE_SECONDS = 1
+# The suite's webhook receivers are HTTP servers on loopback; the tests of the network policy
+# (tests/consults/test_webhook_destinations.py) clear this to prove loopback is refused by default.
+WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]
