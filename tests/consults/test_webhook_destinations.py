@@ -19,6 +19,7 @@ import pytest
 from apps.consults import webhook_transport, webhooks
 from apps.consults.models import WebhookDelivery, WebhookEndpoint
 from tests.consults.support import Receiver
+from tests.support.platform import unique_suffix
 
 WEBHOOKS = "/api/v1/webhooks/"
 SECRET = "test-webhook-secret"
@@ -84,6 +85,7 @@ FORBIDDEN_URLS = [
 
 @pytest.mark.parametrize("url", FORBIDDEN_URLS)
 def test_a_webhook_to_a_non_public_network_is_refused_when_saved(platform, no_allowed_networks, url):
+    url = f"{url}?run={unique_suffix()}"
     answer = _register(platform, url)
     assert answer.status_code == 400
     assert answer.json()["code"] == "webhook_destination_refused"
