@@ -113,10 +113,15 @@ def user_deactivate(*, user: User, actor: Actor | None = None) -> User:
 
 def token_issue(
     *, user: User, name: str = "", lifetime: timedelta | None = None, actor: Actor | None = None,
-    study_instance_uid_scope: str = "",
+    study_instance_uid_scope: str = "", from_session: bool = False,
 ) -> IssuedToken:
+    """Issue a Bearer token. One asked for by a browser session (`from_session`) lives at most
+    SESSION_TOKEN_MAX_LIFETIME, so a borrowed or hijacked session cannot mint a long-lived token."""
     secret = new_token_secret()
-    expires_at: datetime | None = timezone.now() + (lifetime or settings.API_TOKEN_DEFAULT_LIFETIME)
+    lifetime = lifetime or settings.API_TOKEN_DEFAULT_LIFETIME
+    if from_session:
+        lifetime = min(lifetime, settings.SESSION_TOKEN_MAX_LIFETIME)
+    expires_at: datetime | None = timezone.now() + lifetime
     with transaction.atomic():
         token = ApiToken.objects.create(
             user=user, name=name, key_prefix=display_prefix(secret), key_hash=hash_token(secret), expires_at=expires_at,
@@ -125,7 +130,7 @@ def token_issue(
         audit_record(
             action="token.issue", actor=actor or Actor.for_user(user), object_type="api_token", object_id=token.pk,
             detail={"user": user.username, "expires_at": expires_at.isoformat() if expires_at else None,
-                    "study_scope": study_instance_uid_scope or None},
+                    "study_scope": study_instance_uid_scope or None, "from_session": from_session},
         )
     return IssuedToken(token=token, secret=secret)
 

@@ -59,11 +59,16 @@ SHARED_APPS = [
     "apps.audit",
     "apps.consult_routing",
     "apps.film_links",
+    # Sign-in throttling for operators (public schema); listed in TENANT_APPS too, see below.
+    "axes",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
+    # Users live in each tenant's schema, so failed sign-ins are counted there too: a lockout of
+    # "clinic_admin" in one tenant never locks another tenant's user of the same name.
+    "axes",
     "apps.accounts",
     "apps.audit",
     "apps.uploads",
@@ -95,6 +100,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.accounts.middleware.SessionIdleTimeoutMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -128,7 +136,8 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes first: it refuses a locked account or address before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
 # Run by apps.accounts.services.password_check on every path that sets a password (API included).
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -138,6 +147,21 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+# Sign-in throttling (django-axes, docs/security.md "Sign-in, passwords and sessions"): after
+# LOGIN_FAILURE_LIMIT failed sign-ins for one user name (from any address), or from one address
+# (for any user name), within LOGIN_LOCKOUT_MINUTES, sign-in is refused until that window has passed.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success must not clear the count: it would clear every failure from the same address, so one
+# valid account would let an attacker keep guessing another account's password.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "apps.core.requests.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.sign_in_locked_response"
+# Successful sign-ins are not kept in a second log; failures are what the lockout needs.
+AXES_DISABLE_ACCESS_LOG = True
+# A staff session ends after this long without a request (apps.accounts.middleware).
+SESSION_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)
 LOGIN_REDIRECT_URL = "/"
 # Without it, LogoutView renders registration/logged_out.html, which no installed app provides (500).
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -177,6 +201,9 @@ SPECTACULAR_SETTINGS = {
     "SERVE_AUTHENTICATION": [],
 }
 API_TOKEN_DEFAULT_LIFETIME = timedelta(days=env_int("API_TOKEN_LIFETIME_DAYS", 90))
+# A token issued by a browser session lives at most this long, whatever lifetime was asked for: a
+# borrowed or hijacked session must not turn into months of API access.
+SESSION_TOKEN_MAX_LIFETIME = timedelta(hours=env_int("SESSION_TOKEN_MAX_LIFETIME_HOURS", 12))
 
 # DICOMweb viewers (OHIF) run on other origins and send Bearer tokens, never cookies.
 CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", True)

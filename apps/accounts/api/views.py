@@ -6,6 +6,7 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -90,6 +91,7 @@ class TokenListIssueView(ListAPIView):
         issued = services.token_issue(
             user=request.user, name=data.validated_data["name"],  # type: ignore[arg-type]
             lifetime=timedelta(days=days) if days else None, actor=Actor.from_request(request),
+            from_session=isinstance(request.successful_authenticator, SessionAuthentication),
         )
         body = {"token": issued.secret, "detail": serializers.ApiTokenSerializer(issued.token).data}
         return Response(body, status=status.HTTP_201_CREATED)
