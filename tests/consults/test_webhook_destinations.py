@@ -227,3 +227,48 @@ def test_every_address_of_a_name_must_be_allowed(monkeypatch, no_allowed_network
     with pytest.raises(webhook_transport.DestinationRefused):
         webhook_transport.destination_resolve("https://hooks.mixed.test/a")
 
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Any) -> Iterator[tuple[Receiver, str]]:
+    """A loopback HTTPS receiver whose self-signed certificate names hooks.tls.test; returns it and
+    the certificate's path (the only CA the delivery is made to trust)."""
+    import ssl
+    import subprocess
+
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=hooks.tls.test", "-addext", "subjectAltName=DNS:hooks.tls.test", "-keyout", str(key),
+                    "-out", str(cert)], check=True, capture_output=True)
+    running = Receiver()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    running.server.socket = context.wrap_socket(running.server.socket, server_side=True)
+    yield running, str(cert)
+    running.close()
+
+
+def _resolve_to_loopback(monkeypatch: Any, *names: str) -> None:
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolver(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real_getaddrinfo("127.0.0.1" if host in names else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+
+
+def test_tls_to_the_pinned_address_verifies_the_certificate_for_the_name(
+    loopback_allowed, tls_receiver, pending_delivery, monkeypatch,
+):
+    import ssl
+
+    receiver, cert = tls_receiver
+    monkeypatch.setattr(webhook_transport, "_tls_context", lambda: ssl.create_default_context(cafile=cert))
+    _resolve_to_loopback(monkeypatch, "hooks.tls.test", "other.tls.test")
+    port = receiver.server.server_address[1]
+    delivered = pending_delivery(f"https://hooks.tls.test:{port}/hook")
+    assert (delivered.status, delivered.last_status_code) == ("succeeded", 204)
+    assert receiver.received[0][0]["Host"] == f"hooks.tls.test:{port}"
+    wrong_name = pending_delivery(f"https://other.tls.test:{port}/hook")
+    assert (wrong_name.last_status_code, wrong_name.last_error) == (None, "tls_error")
+    assert len(receiver.received) == 1
