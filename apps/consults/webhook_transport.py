@@ -157,7 +157,7 @@ def post_to_destination(
     read_timeout: float,
 ) -> int:
     """POST the body to the destination's checked address and return the status code. The answer's
-    body is never read into the delivery log (it could carry anything the remote chose)."""
+    body is never read (it could carry anything the remote chose, and be endless)."""
     timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
     pool: urllib3.HTTPConnectionPool
     if destination.scheme == "https":
@@ -175,8 +175,8 @@ def post_to_destination(
                                 headers={**headers, "Host": destination.host_header},
                                 redirect=False, retries=False, preload_content=False)
         status = response.status
-        response.drain_conn()
-        response.release_conn()
+        # Closed unread: a receiver streaming an endless body must not hold the worker.
+        response.close()
         return status
     finally:
         pool.close()
