@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
@@ -21,6 +23,20 @@ from tenants.connection import tenant_connection
 def current_tenant_kind() -> str:
     tenant = tenant_connection().tenant
     return getattr(tenant, "kind", "") or "public"
+
+
+class WeakPassword(InvalidInput):
+    """The password fails one of the AUTH_PASSWORD_VALIDATORS (too short, too common, all digits, ...)."""
+
+    code = "weak_password"
+
+
+def password_check(*, password: str, user: User) -> None:
+    """Run Django's password validators, so every path that sets a password holds to the same rules."""
+    try:
+        password_validation.validate_password(password, user=user)
+    except ValidationError as failure:
+        raise WeakPassword(" ".join(failure.messages)) from failure
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ def user_create(
             raise Conflict(f"User {username!r} already exists.", code="duplicate_user")
         user = User(username=username, role=role, email=email, display_name=display_name)
         if password:
+            password_check(password=password, user=user)
             user.set_password(password)
         else:
             user.set_unusable_password()
@@ -75,6 +92,16 @@ def user_set_role(*, user: User, role: str, actor: Actor | None = None) -> User:
     return user
 
 
+def user_activate(*, user: User, actor: Actor | None = None) -> User:
+    """Let a deactivated user sign in again. Tokens revoked at deactivation stay revoked."""
+    with transaction.atomic():
+        if not user.is_active:
+            user.is_active = True
+            user.save(update_fields=["is_active"])
+            audit_record(action="user.activate", actor=actor, object_type="user", object_id=user.pk)
+    return user
+
+
 def user_deactivate(*, user: User, actor: Actor | None = None) -> User:
     with transaction.atomic():
         user.is_active = False
@@ -86,10 +113,15 @@ def user_deactivate(*, user: User, actor: Actor | None = None) -> User:
 
 def token_issue(
     *, user: User, name: str = "", lifetime: timedelta | None = None, actor: Actor | None = None,
-    study_instance_uid_scope: str = "",
+    study_instance_uid_scope: str = "", from_session: bool = False,
 ) -> IssuedToken:
+    """Issue a Bearer token. One asked for by a browser session (`from_session`) lives at most
+    SESSION_TOKEN_MAX_LIFETIME, so a borrowed or hijacked session cannot mint a long-lived token."""
     secret = new_token_secret()
-    expires_at: datetime | None = timezone.now() + (lifetime or settings.API_TOKEN_DEFAULT_LIFETIME)
+    lifetime = lifetime or settings.API_TOKEN_DEFAULT_LIFETIME
+    if from_session:
+        lifetime = min(lifetime, settings.SESSION_TOKEN_MAX_LIFETIME)
+    expires_at: datetime | None = timezone.now() + lifetime
     with transaction.atomic():
         token = ApiToken.objects.create(
             user=user, name=name, key_prefix=display_prefix(secret), key_hash=hash_token(secret), expires_at=expires_at,
@@ -98,7 +130,7 @@ def token_issue(
         audit_record(
             action="token.issue", actor=actor or Actor.for_user(user), object_type="api_token", object_id=token.pk,
             detail={"user": user.username, "expires_at": expires_at.isoformat() if expires_at else None,
-                    "study_scope": study_instance_uid_scope or None},
+                    "study_scope": study_instance_uid_scope or None, "from_session": from_session},
         )
     return IssuedToken(token=token, secret=secret)
 

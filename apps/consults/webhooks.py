@@ -1,8 +1,13 @@
 """Per-tenant webhooks: each consult event is logged as a delivery and POSTed, signed, by a
 `workflow` task that retries with exponential backoff and finally marks the delivery failed.
 
-Receivers verify `X-Imaging-Cloud-Signature: sha256=<hex HMAC-SHA256 of the raw body with the
-endpoint's secret>`. Payloads name the consult and its state, never patient data.
+Every request carries `X-Imaging-Cloud-Delivery` (the delivery's id, the same on every retry),
+`X-Imaging-Cloud-Timestamp` (Unix seconds when this attempt was signed) and
+`X-Imaging-Cloud-Signature: sha256=<hex HMAC-SHA256 with the endpoint's secret of
+"<timestamp>.<delivery id>.<raw body>">`. A receiver recomputes it, refuses a timestamp outside its
+tolerance window (a replay) and may drop a delivery id it has already handled (a retry of a
+delivery it took). Payloads name the consult and its state, never patient data. Destinations are
+checked against the network policy in apps.consults.webhook_transport (docs/security.md, Webhooks).
 """
 
 from __future__ import annotations
@@ -11,24 +16,55 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from urllib3.exceptions import HTTPError as TransportError
 
 from apps.audit.services import Actor, audit_record
 from apps.consults.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
+from apps.consults.webhook_transport import (
+    DestinationRefused,
+    destination_check_on_save,
+    destination_resolve,
+    error_class,
+    post_to_destination,
+    status_error_class,
+)
 from apps.core.errors import InvalidInput
 from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
 
 SIGNATURE_HEADER = "X-Imaging-Cloud-Signature"
-TIMEOUT_SECONDS = (3.0, 10.0)
+TIMESTAMP_HEADER = "X-Imaging-Cloud-Timestamp"
+DELIVERY_HEADER = "X-Imaging-Cloud-Delivery"
+CONNECT_TIMEOUT_SECONDS = 3.0
+READ_TIMEOUT_SECONDS = 10.0
+# What docs/security.md suggests receivers accept: older signatures are treated as replays.
+RECOMMENDED_TOLERANCE_SECONDS = 300
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def signature(secret: str, *, timestamp: int, delivery_id: int | str, body: bytes) -> str:
+    signed = f"{timestamp}.{delivery_id}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def signature_valid(
+    secret: str, *, signature_header: str, timestamp_header: str, delivery_id: str, body: bytes,
+    now: float | None = None, tolerance_seconds: int = RECOMMENDED_TOLERANCE_SECONDS,
+) -> bool:
+    """What a receiver checks: the signature matches and was made within the tolerance window."""
+    try:
+        timestamp = int(timestamp_header)
+    except ValueError:
+        return False
+    current = time.time() if now is None else now
+    if abs(current - timestamp) > tolerance_seconds:
+        return False
+    expected = signature(secret, timestamp=timestamp, delivery_id=delivery_id, body=body)
+    return hmac.compare_digest(expected, signature_header)
 
 
 def max_attempts() -> int:
@@ -41,8 +77,7 @@ def retry_delay_seconds(attempts: int) -> float:
 
 @transaction.atomic
 def webhook_endpoint_create(*, url: str, actor: Actor, description: str = "") -> WebhookEndpoint:
-    if not url.lower().startswith(("https://", "http://")):
-        raise InvalidInput("A webhook URL must be http(s).", code="invalid_webhook_url")
+    destination_check_on_save(url)
     endpoint = WebhookEndpoint.objects.create(url=url, secret=secrets.token_urlsafe(32), description=description)
     audit_record(action="webhook.create", actor=actor, object_type="webhook", object_id=endpoint.pk,
                  detail={"url": url})
@@ -80,25 +115,33 @@ def webhook_deliver(*, delivery_id: int) -> tuple[str, float | None]:
         delivery.save(update_fields=["attempts"])
         endpoint, event, payload, attempt = delivery.endpoint, delivery.event, delivery.payload, delivery.attempts
     body = json.dumps(payload, sort_keys=True, default=str).encode()
+    timestamp = int(time.time())
     headers = {"Content-Type": "application/json", "X-Imaging-Cloud-Event": event,
-               "X-Imaging-Cloud-Delivery": str(delivery_id), SIGNATURE_HEADER: signature(endpoint.secret, body)}
+               DELIVERY_HEADER: str(delivery_id), TIMESTAMP_HEADER: str(timestamp),
+               SIGNATURE_HEADER: signature(endpoint.secret, timestamp=timestamp, delivery_id=delivery_id, body=body)}
     status_code: int | None = None
     error = ""
+    # A destination on a forbidden network will not become allowed by retrying: fail it now.
+    refused = False
     try:
-        response = requests.post(endpoint.url, data=body, headers=headers, timeout=TIMEOUT_SECONDS,
-                                 allow_redirects=False)
-        status_code = response.status_code
-        if not 200 <= status_code < 300:
-            error = f"HTTP {status_code}"
-    except requests.RequestException as failure:
-        error = f"{type(failure).__name__}: {failure}"[:500]
+        destination = destination_resolve(endpoint.url)
+        status_code = post_to_destination(destination, body=body, headers=headers,
+                                          connect_timeout=CONNECT_TIMEOUT_SECONDS,
+                                          read_timeout=READ_TIMEOUT_SECONDS)
+        error = status_error_class(status_code)
+    except DestinationRefused as failure:
+        error, refused = error_class(failure), True
+    except InvalidInput:
+        error, refused = "invalid_url", True
+    except (TransportError, OSError, UnicodeError) as failure:
+        error = error_class(failure)
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
         delivery.last_status_code, delivery.last_error = status_code, error
         next_in: float | None = None
         if not error:
             delivery.status, delivery.delivered_at = WebhookDeliveryStatus.SUCCEEDED, timezone.now()
-        elif attempt >= max_attempts():
+        elif refused or attempt >= max_attempts():
             delivery.status = WebhookDeliveryStatus.FAILED
             audit_record(action="webhook.failed", actor=Actor.system("webhooks"), object_type="webhook",
                          object_id=delivery.endpoint_id, detail={"delivery": delivery_id, "event": event,

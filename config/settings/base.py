@@ -5,6 +5,7 @@ S3_ENDPOINT_URL, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_BUCKET, SECRET_KEY, 
 With none set, the embedded default (config.embedded) is used.
 """
 
+import ipaddress
 import os
 from datetime import timedelta
 
@@ -66,11 +67,16 @@ SHARED_APPS = [
     "apps.audit",
     "apps.consult_routing",
     "apps.film_links",
+    # Sign-in throttling for operators (public schema); listed in TENANT_APPS too, see below.
+    "axes",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
+    # Users live in each tenant's schema, so failed sign-ins are counted there too: a lockout of
+    # "clinic_admin" in one tenant never locks another tenant's user of the same name.
+    "axes",
     "apps.accounts",
     "apps.audit",
     "apps.uploads",
@@ -106,6 +112,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "apps.accounts.middleware.SessionIdleTimeoutMiddleware",
+    # Last, as django-axes asks: it turns a locked-out sign-in into the lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 TEMPLATES = [
@@ -119,6 +128,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            "builtins": ["apps.core.templatetags.text_safety"],
         },
     },
 ]
@@ -149,12 +159,32 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["django.contrib.auth.backends.ModelBackend"]
+# django-axes first: it refuses a locked account or address before the password is checked.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# Run by apps.accounts.services.password_check on every path that sets a password (API included).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 10)}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "/accounts/login/"
+# Sign-in throttling (django-axes, docs/security.md "Sign-in, passwords and sessions"): after
+# LOGIN_FAILURE_LIMIT failed sign-ins for one user name (from any address), or from one address
+# (for any user name), within LOGIN_LOCKOUT_MINUTES, sign-in is refused until that window has passed.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A success must not clear the count: it would clear every failure from the same address, so one
+# valid account would let an attacker keep guessing another account's password.
+AXES_RESET_ON_SUCCESS = False
+AXES_CLIENT_IP_CALLABLE = "apps.core.requests.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.sign_in_locked_response"
+# Successful sign-ins are not kept in a second log; failures are what the lockout needs.
+AXES_DISABLE_ACCESS_LOG = True
+# A staff session ends after this long without a request (apps.accounts.middleware).
+SESSION_IDLE_TIMEOUT_SECONDS = env_int("SESSION_IDLE_TIMEOUT_SECONDS", 30 * 60)
 LOGIN_REDIRECT_URL = "/"
 # Without it, LogoutView renders registration/logged_out.html, which no installed app provides (500).
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -218,6 +248,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 API_TOKEN_DEFAULT_LIFETIME = timedelta(days=env_int("API_TOKEN_LIFETIME_DAYS", 90))
+# A token issued by a browser session lives at most this long, whatever lifetime was asked for: a
+# borrowed or hijacked session must not turn into months of API access.
+SESSION_TOKEN_MAX_LIFETIME = timedelta(hours=env_int("SESSION_TOKEN_MAX_LIFETIME_HOURS", 12))
 
 # DICOMweb viewers (OHIF) run on other origins and send Bearer tokens, never cookies.
 CORS_ALLOW_ALL_ORIGINS = env_bool("CORS_ALLOW_ALL_ORIGINS", True)
@@ -281,6 +314,12 @@ CONSULT_GRANT_GRACE_SECONDS = env_int("CONSULT_GRANT_GRACE_SECONDS", 3600)
 # (doubling after each failed attempt).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 10)
+# Webhooks reach only public addresses; an on-premises deployment lists the private networks
+# (comma-separated CIDRs, e.g. "10.20.0.0/16,fd12:3456::/48") its tenants' receivers live on.
+# Parsed here so a typo stops the process at start rather than failing deliveries later.
+WEBHOOK_ALLOWED_NETWORKS = [
+    str(ipaddress.ip_network(network, strict=False)) for network in env_list("WEBHOOK_ALLOWED_NETWORKS", [])
+]
 
 # --- Logging ----------------------------------------------------------------------------------------
 LOGGING = {

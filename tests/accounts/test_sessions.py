@@ -91,3 +91,64 @@ def test_a_deactivated_user_cannot_sign_in(platform):
     client, answer = session_login(platform, platform.host("clinic_a"), username=username, password=ADMIN_PASSWORD)
     assert answer.status_code == 200
     assert "sessionid" not in client.cookies
+
+
+def _csrf(client) -> dict[str, str]:
+    return {"X-CSRFToken": client.cookies["csrftoken"]}
+
+
+def test_a_session_idle_longer_than_the_timeout_is_signed_out(platform, technologist, settings):
+    import time
+
+    settings.SESSION_IDLE_TIMEOUT_SECONDS = 2
+    client, _ = session_login(platform, platform.host("clinic_a"), username=technologist, password=ADMIN_PASSWORD)
+    assert client.get("/api/v1/me/").status_code == 200
+    time.sleep(2.5)
+    answer = client.get("/api/v1/me/")
+    assert (answer.status_code, answer.json()["code"]) == (401, "not_authenticated")
+
+
+def test_a_session_in_use_is_not_signed_out_by_the_idle_timeout(platform, technologist, settings):
+    import time
+
+    settings.SESSION_IDLE_TIMEOUT_SECONDS = 3
+    client, _ = session_login(platform, platform.host("clinic_a"), username=technologist, password=ADMIN_PASSWORD)
+    statuses = []
+    for _ in range(5):  # 5 s of use in all, longer than the timeout, never idle for more than 1 s
+        time.sleep(1)
+        statuses.append(client.get("/api/v1/me/").status_code)
+    assert statuses == [200] * 5
+
+
+def test_a_session_signed_in_and_left_idle_is_signed_out_on_its_next_request(platform, technologist, settings):
+    import time
+
+    settings.SESSION_IDLE_TIMEOUT_SECONDS = 2
+    client, _ = session_login(platform, platform.host("clinic_a"), username=technologist, password=ADMIN_PASSWORD)
+    time.sleep(2.5)
+    assert client.get("/api/v1/me/").status_code == 401
+
+
+def test_a_token_minted_from_a_session_is_capped_at_the_session_token_lifetime(platform, technologist, settings):
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    settings.SESSION_TOKEN_MAX_LIFETIME = timedelta(hours=12)
+    client, _ = session_login(platform, platform.host("clinic_a"), username=technologist, password=ADMIN_PASSWORD)
+    for body in ({"name": "asks for 30 days", "lifetime_days": 30}, {"name": "asks for the default"}):
+        answer = client.post("/api/v1/tokens/", json=body, headers=_csrf(client))
+        assert answer.status_code == 201
+        expires_at = datetime.fromisoformat(answer.json()["detail"]["expires_at"])
+        assert abs(expires_at - (timezone.now() + timedelta(hours=12))) < timedelta(minutes=1)
+
+
+def test_a_token_minted_with_a_bearer_token_keeps_the_lifetime_asked_for(platform):
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    answer = platform.http("clinic_a", "technologist").post("/api/v1/tokens/", json={"name": "ci", "lifetime_days": 30})
+    assert answer.status_code == 201
+    expires_at = datetime.fromisoformat(answer.json()["detail"]["expires_at"])
+    assert abs(expires_at - (timezone.now() + timedelta(days=30))) < timedelta(minutes=1)

@@ -58,7 +58,7 @@ def test_a_duplicate_username_is_refused(clinic_admin):
 
 @pytest.mark.parametrize(
     ("body", "field"),
-    [({"username": "has space"}, "username"), ({"username": "../etc"}, "username"), ({"password": "short"}, "password"),
+    [({"username": "has space"}, "username"), ({"username": "../etc"}, "username"),
      ({"email": "not-an-email"}, "email")],
 )
 def test_invalid_user_fields_answer_400_with_the_field_named(clinic_admin, body, field):
@@ -89,6 +89,44 @@ def test_deactivating_a_user_revokes_their_tokens(platform, clinic_admin):
     answer = clinic_admin.patch(f"/api/v1/users/{user['id']}/", json={"is_active": False})
     assert (answer.status_code, answer.json()["is_active"]) == (200, False)
     assert platform.http("clinic_a", token=secret).get("/api/v1/me/").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [("1234567890", "This password is too common."), ("short", "This password is too short."),
+     ("8405729163", "This password is entirely numeric.")],
+)
+def test_a_weak_password_is_refused_by_the_password_validators(platform, clinic_admin, password, reason):
+    from apps.accounts.models import User
+
+    username = f"weak-{unique_suffix()}"
+    answer = _create(clinic_admin, username=username, password=password)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "weak_password"
+    assert reason in answer.json()["detail"]
+    with platform.schema("clinic_a"):
+        assert not User.objects.filter(username=username).exists()
+
+
+def test_a_password_like_the_username_is_refused(clinic_admin):
+    username = f"radiology-{unique_suffix()}"
+    answer = _create(clinic_admin, username=username, password=username)
+    assert answer.status_code == 400
+    assert answer.json()["code"] == "weak_password"
+    assert "too similar to the username" in answer.json()["detail"]
+
+
+def test_reactivating_a_user_lets_them_sign_in_again_and_is_audited(platform, clinic_admin):
+    username = f"back-{unique_suffix()}"
+    user = _create(clinic_admin, username=username, password="a-long-passphrase").json()
+    assert clinic_admin.patch(f"/api/v1/users/{user['id']}/", json={"is_active": False}).json()["is_active"] is False
+    answer = clinic_admin.patch(f"/api/v1/users/{user['id']}/", json={"is_active": True})
+    assert (answer.status_code, answer.json()["is_active"]) == (200, True)
+    assert clinic_admin.get(f"/api/v1/users/{user['id']}/").json()["is_active"] is True
+    _, login = session_login(platform, platform.host("clinic_a"), username=username, password="a-long-passphrase")
+    assert login.status_code == 302
+    with platform.schema("clinic_a"):
+        assert AuditEvent.objects.filter(action="user.activate", object_id=str(user["id"])).count() == 1
 
 
 def test_reading_an_unknown_user_answers_404(clinic_admin):

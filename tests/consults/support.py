@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from tests.support.dicomweb import Study, ct_study, stow
@@ -57,3 +59,33 @@ def consult_state(platform: Any, consult_id: str, tenant: str = "clinic_a", role
 def wait_for_state(platform: Any, consult_id: str, state: str, timeout: float = 90.0) -> dict[str, Any]:
     return wait_until(lambda: (body := consult_state(platform, consult_id)).get("state") == state and body,
                       timeout=timeout, message=f"consult {consult_id} to be {state}")
+
+
+class Receiver:
+    """A small HTTP server on loopback that records what it receives and answers with `status`
+    (and `body`, if given)."""
+
+    def __init__(self, status: int = 204, body: bytes = b"") -> None:
+        self.status = status
+        self.body = body
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.received.append((dict(self.headers), body))
+                self.send_response(receiver.status)
+                self.send_header("Content-Length", str(len(receiver.body)))
+                self.end_headers()
+                self.wfile.write(receiver.body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+    def close(self) -> None:
+        self.server.shutdown()

@@ -6,43 +6,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from apps.consults.models import WebhookDelivery
-from tests.consults.support import clinic_study, consult_request
+from tests.consults.support import Receiver, clinic_study, consult_request
 from tests.support.platform import wait_until
 
 WEBHOOKS = "/api/v1/webhooks/"
-
-
-class Receiver:
-    """A small HTTP server that records what it receives and answers with `status`."""
-
-    def __init__(self, status: int = 204) -> None:
-        self.status = status
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.received.append((dict(self.headers), body))
-                self.send_response(receiver.status)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 @pytest.fixture
@@ -71,7 +43,8 @@ def test_a_consult_event_reaches_the_endpoint_signed_with_its_secret(platform, w
     finally:
         _unregister(platform, endpoint["id"])
     headers, body = next((h, b) for h, b in receiver.received if json.loads(b)["consult_id"] == consult_id)
-    expected = "sha256=" + hmac.new(endpoint["secret"].encode(), body, hashlib.sha256).hexdigest()
+    signed = f"{headers['X-Imaging-Cloud-Timestamp']}.{headers['X-Imaging-Cloud-Delivery']}.".encode() + body
+    expected = "sha256=" + hmac.new(endpoint["secret"].encode(), signed, hashlib.sha256).hexdigest()
     assert headers["X-Imaging-Cloud-Signature"] == expected
     assert headers["X-Imaging-Cloud-Event"] == "consult.submitted"
     assert json.loads(body)["state"] == "submitted"
@@ -89,6 +62,7 @@ def test_an_endpoint_that_is_down_is_retried_then_marked_failed_and_logged(platf
                 timeout=60, message="the delivery to fail")
         assert delivery.attempts == 3
         assert delivery.last_status_code == 503
+        assert delivery.last_error == "http_5xx"
         assert len(down.received) == 3
         log = platform.http("clinic_a", "clinic_admin").get(f"{WEBHOOKS}{endpoint['id']}/").json()
         assert log["deliveries"][0]["status"] == "failed"

@@ -6,6 +6,7 @@ from typing import Any
 from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.generics import GenericAPIView, ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -68,6 +69,8 @@ class UserDetailView(GenericAPIView):
             user = services.user_set_role(user=user, role=data.validated_data["role"], actor=actor)
         if data.validated_data.get("is_active") is False:
             user = services.user_deactivate(user=user, actor=actor)
+        elif data.validated_data.get("is_active") is True:
+            user = services.user_activate(user=user, actor=actor)
         return Response(serializers.UserSerializer(user).data)
 
 
@@ -88,6 +91,7 @@ class TokenListIssueView(ListAPIView):
         issued = services.token_issue(
             user=request.user, name=data.validated_data["name"],  # type: ignore[arg-type]
             lifetime=timedelta(days=days) if days else None, actor=Actor.from_request(request),
+            from_session=isinstance(request.successful_authenticator, SessionAuthentication),
         )
         body = {"token": issued.secret, "detail": serializers.ApiTokenSerializer(issued.token).data}
         return Response(body, status=status.HTTP_201_CREATED)
