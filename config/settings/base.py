@@ -41,6 +41,11 @@ def env_list(name: str, default: list[str]) -> list[str]:
 SECRET_KEY = env_str("SECRET_KEY", "insecure-embedded-default-key-change-me-in-production")
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1", "testserver"])
+# How many reverse proxies in front of the web server append to X-Forwarded-For (docs/security.md,
+# "Trusted proxies and client addresses"). 0: the client is REMOTE_ADDR and X-Forwarded-For is ignored;
+# N: the client is the Nth address from the right of X-Forwarded-For. apps.core.requests.client_ip
+# reads it for the audit trail, throttles and film links alike.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 SHARED_APPS = [
     "django_tenants",
@@ -162,6 +167,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # DRF throttles find the client by the same rule as apps.core.requests.client_ip.
+    "NUM_PROXIES": TRUSTED_PROXY_HOPS,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Imaging Cloud API",
