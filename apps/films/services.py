@@ -332,7 +332,8 @@ def _count_wrong_code(link: FilmLink, *, now: datetime, client_ip: str) -> Locko
         else:
             link.locked_until, lockout = now + timedelta(minutes=_lock_minutes(link.lockout_count)), "timed"
     link.save(update_fields=["failed_attempts", "lockout_count", "locked_until", "locked_permanently_at"])
-    FilmCodeAttempt.objects.filter(client_ip=client_ip, created_at__lt=now - CODE_ATTEMPT_WINDOW).delete()
+    # Patients' addresses are kept only as long as they count (indexed on created_at: a cheap delete).
+    FilmCodeAttempt.objects.filter(created_at__lt=now - CODE_ATTEMPT_WINDOW).delete()
     FilmCodeAttempt.objects.create(client_ip=client_ip)
     _audit_in_tenant(link, "film_link.wrong_code", client_ip, {"locked": lockout != "none"})
     if lockout == "timed":
