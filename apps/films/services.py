@@ -21,6 +21,7 @@ from typing import Any, Literal
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
+from django.http.request import split_domain_port
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -200,8 +201,8 @@ def film_link_url(token: str, *, served_port: int | None = None) -> str:
     (the port the issuing request came in on) unless that is the scheme's default."""
     scheme = "https" if _setting("FILM_LINK_HTTPS", False) else "http"
     host = str(_setting("FILM_LINK_HOST", settings.PLATFORM_DOMAIN))
-    has_port = host.rsplit("]", 1)[-1].count(":") == 1  # "[::1]:8000" and "localhost:8000", not "[::1]"
-    if not has_port and served_port is not None and served_port != DEFAULT_PORTS[scheme]:
+    _, configured_port = split_domain_port(host)
+    if not configured_port and served_port is not None and served_port != DEFAULT_PORTS[scheme]:
         host = f"{host}:{served_port}"
     return f"{scheme}://{host}/film/{token}"
 

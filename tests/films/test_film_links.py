@@ -226,3 +226,10 @@ def test_with_film_link_https_the_link_is_https_without_the_default_port(platfor
     settings.FILM_LINK_HTTPS = True
     issued = issue_link_through_host(platform, film["id"], f"{platform.host('clinic_a')}:443")
     assert issued["url"] == f"https://localhost/film/{issued['token']}"
+
+
+def test_a_port_in_film_link_host_wins_over_the_port_the_link_was_issued_on(settings):
+    from apps.films.services import film_link_url
+
+    settings.FILM_LINK_HOST = "films.example.com:8443"
+    assert film_link_url("a-token", served_port=8000) == "http://films.example.com:8443/film/a-token"

@@ -7,6 +7,7 @@ from typing import Any
 
 import segno
 from django.db.models import QuerySet
+from django.http.request import split_domain_port
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
@@ -54,8 +55,7 @@ def link_json(link: FilmLink) -> dict[str, Any]:
 
 def served_port(request: Request) -> int | None:
     """The port in the Host the clinic used (the one the platform is reached on), if it named one."""
-    host = request.get_host()
-    port = host.rsplit("]", 1)[-1].rpartition(":")[2] if ":" in host.rsplit("]", 1)[-1] else ""
+    _, port = split_domain_port(request.get_host())
     return int(port) if port.isdigit() else None
 
 
