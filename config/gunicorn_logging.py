@@ -1,6 +1,7 @@
-"""gunicorn's logger with URLs redacted in the access log (infra/start/web.sh passes it as
---logger-class): no film token and no query value ever reaches an access log line.
-See apps.core.log_redaction for the rule and docs/security.md for why."""
+"""gunicorn's logger with URLs redacted (infra/start/web.sh passes it as --logger-class): no film
+token and no query value reaches an access log line, nor an error log line such as gunicorn's own
+"Error handling request /film/<token>/images.zip". See apps.core.log_redaction for the rule and
+docs/security.md for why."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 from gunicorn.glogging import Logger
 
-from apps.core.log_redaction import REDACTED, redact_query_string, redact_url
+from apps.core.log_redaction import REDACTED, RedactUrlsFilter, redact_query_string, redact_url
 
 # Atoms that hold the whole query string alone (no "?"), so redact_url would not see its values.
 QUERY_STRING_ATOMS = frozenset({"q", "{query_string}e"})
@@ -18,6 +19,11 @@ SECRET_ATOMS = frozenset({"{authorization}i", "{cookie}i", "{http_authorization}
 
 
 class RedactingGunicornLogger(Logger):
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)  # also run again on a configuration reload: add the filter once
+        if not any(isinstance(existing, RedactUrlsFilter) for existing in self.error_log.filters):
+            self.error_log.addFilter(RedactUrlsFilter())
+
     def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: timedelta) -> dict[str, Any]:
         atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
         for name, value in atoms.items():

@@ -35,3 +35,20 @@ def test_the_logging_filter_rewrites_the_formatted_message_and_keeps_the_record(
                                ("Forbidden", "/film/s3cret/images.zip"), None)
     assert RedactUrlsFilter().filter(record) is True
     assert record.getMessage() == "Forbidden: /film/[redacted]/images.zip"
+
+
+def test_gunicorns_error_log_lines_are_redacted_too():
+    from gunicorn.config import Config
+
+    from config.gunicorn_logging import RedactingGunicornLogger
+
+    logger = RedactingGunicornLogger(Config())
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger.error_log.addHandler(handler)
+    try:
+        logger.error("Error handling request %s %s", "GET", "/film/s3cret/images.zip?x=1")
+    finally:
+        logger.error_log.removeHandler(handler)
+    assert seen == ["Error handling request GET /film/[redacted]/images.zip?x=[redacted]"]
