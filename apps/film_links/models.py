@@ -18,8 +18,12 @@ class FilmLink(models.Model):
     code_hash = models.CharField(max_length=200)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+    # Wrong codes since the last lockout or right code; FILM_LINK_MAX_ATTEMPTS of them lock the link.
     failed_attempts = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
+    # Lockouts since the last right code: each doubles the next lock, the FILM_LINK_MAX_LOCKOUTS-th is for good.
+    lockout_count = models.PositiveIntegerField(default=0)
+    locked_permanently_at = models.DateTimeField(null=True, blank=True)
     last_opened_at = models.DateTimeField(null=True, blank=True)
     created_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -29,7 +33,8 @@ class FilmLink(models.Model):
 
 
 class FilmCodeAttempt(models.Model):
-    """Wrong access codes per client address, for a rate limit across every link."""
+    """Wrong access codes per client address, across every link: enough of them slow that address's
+    answers down (never refuse them, since many patients can share one address behind a proxy)."""
 
     client_ip = models.GenericIPAddressField()
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)

@@ -35,6 +35,7 @@ from apps.films.models import Film, FilmState
 from apps.films.services import (
     NOT_IMAGES,
     LinkLocked,
+    LinkLockedPermanently,
     LinkNotFound,
     WrongAccessCode,
     film_access_record,
@@ -112,7 +113,7 @@ def film_page(request: HttpRequest, token: str) -> HttpResponseBase:
             link = film_link_resolve(token)
         except LinkNotFound:
             return _invalid(request)
-        error, status = "", 200
+        error, status, retry_after = "", 200, None
         if request.method == "POST":
             try:
                 link = film_link_open(token=token, code=request.POST.get("code", ""),
@@ -121,12 +122,17 @@ def film_page(request: HttpRequest, token: str) -> HttpResponseBase:
                 return _private(HttpResponseRedirect(request.path), language)
             except WrongAccessCode:
                 error, status = "wrong", 403
-            except LinkLocked:
-                error, status = "locked", 429
+            except LinkLocked as locked:
+                error, status, retry_after = "locked", 429, locked.retry_after_seconds
+            except LinkLockedPermanently:
+                error, status = "locked_permanently", 423
             except LinkNotFound:
                 return _invalid(request)
         if not _session_grants(request, link):
-            return _private(render(request, "films/code.html", {"error": error}, status=status), language)
+            page = render(request, "films/code.html", {"error": error}, status=status)
+            if retry_after is not None:
+                page["Retry-After"] = str(retry_after)
+            return _private(page, language)
         with tenant_context(link.tenant):
             film = Film.objects.filter(pk=link.film_id).first()
             if film is None:

@@ -1,23 +1,27 @@
 """Cloud film use cases: request a film, render it (a `film` task), issue, open and revoke links.
 
 A link's token (secrets.token_urlsafe(32): 256 bits) and its 6-digit access code are shown once, to
-the clinic user who issues them; only their hashes are kept. Opening a link needs the code: wrong
-codes count against the link (locked for FILM_LINK_LOCK_MINUTES after FILM_LINK_MAX_ATTEMPTS) and
-against the client address (FILM_CODE_MAX_FAILURES_PER_IP in 15 minutes, across links).
+the clinic user who issues them; only their hashes are kept. Opening a link needs the code. Wrong
+codes lock the link they were tried on (FILM_LINK_MAX_ATTEMPTS of them: FILM_LINK_LOCK_MINUTES,
+doubling with each lockout, for good at the FILM_LINK_MAX_LOCKOUTS-th, and the clinic is told). Per
+client address they only slow the answers down: one address can be a whole clinic's patients behind
+a proxy, so it must never stop another patient's right code for another link (docs/films.md).
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import transaction
+from django.http.request import split_domain_port
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -56,8 +60,21 @@ class LinkNotFound(NotFound):
 
 
 class LinkLocked(DomainError):
+    """Locked for a while after too many wrong codes; `retry_after_seconds` says how long is left."""
+
     code = "film_link_locked"
     status = 429
+
+    def __init__(self, detail: str, *, retry_after_seconds: int) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds
+
+
+class LinkLockedPermanently(DomainError):
+    """Locked for good after FILM_LINK_MAX_LOCKOUTS lockouts: only a new link from the clinic helps."""
+
+    code = "film_link_locked_permanently"
+    status = 423
 
 
 class WrongAccessCode(Forbidden):
@@ -176,15 +193,26 @@ class IssuedLink:
     url: str
 
 
-def film_link_url(token: str) -> str:
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def film_link_url(token: str, *, served_port: int | None = None) -> str:
+    """The patient's URL: FILM_LINK_HOST as configured if it names a port, else with `served_port`
+    (the port the issuing request came in on) unless that is the scheme's default."""
     scheme = "https" if _setting("FILM_LINK_HTTPS", False) else "http"
-    return f"{scheme}://{_setting('FILM_LINK_HOST', settings.PLATFORM_DOMAIN)}/film/{token}"
+    host = str(_setting("FILM_LINK_HOST", settings.PLATFORM_DOMAIN))
+    _, configured_port = split_domain_port(host)
+    if not configured_port and served_port is not None and served_port != DEFAULT_PORTS[scheme]:
+        host = f"{host}:{served_port}"
+    return f"{scheme}://{host}/film/{token}"
 
 
 def film_link_issue(
     *, film_id: int, actor: Actor, created_by: str, valid_days: int | None = None, phone_number: str = "",
+    served_port: int | None = None,
 ) -> IssuedLink:
-    """A new link to the film; the token and code are in the result only."""
+    """A new link to the film; the token and code are in the result only. `served_port` is the port
+    the clinic reached us on, kept in the URL when it is not the default (see film_link_url)."""
     film = Film.objects.filter(pk=film_id).first()
     if film is None:
         raise FilmNotFound("No such film.")
@@ -201,7 +229,8 @@ def film_link_issue(
         )
         audit_record(action="film_link.issue", actor=actor, object_type="film_link", object_id=link.pk,
                      detail={"film": film.pk, "expires_at": link.expires_at.isoformat(), "sms": bool(phone_number)})
-    issued = IssuedLink(link=link, token=token, access_code=code, url=film_link_url(token))
+    issued = IssuedLink(link=link, token=token, access_code=code,
+                         url=film_link_url(token, served_port=served_port))
     if phone_number:
         sms_sender().send(phone_number=phone_number, text=f"Your imaging results: {issued.url}")
     return issued
@@ -227,35 +256,108 @@ def film_link_resolve(token: str) -> FilmLink:
     return link
 
 
+CODE_ATTEMPT_WINDOW = timedelta(minutes=15)
+
+
+def film_code_delay_seconds(*, client_ip: str) -> float:
+    """How long to hold an answer to this address: nothing up to FILM_CODE_DELAY_AFTER_FAILURES wrong
+    codes from it in the last 15 minutes (any link), then FILM_CODE_DELAY_STEP_MILLISECONDS more for
+    each, capped at FILM_CODE_MAX_DELAY_MILLISECONDS so a busy shared address stays usable."""
+    free = int(_setting("FILM_CODE_DELAY_AFTER_FAILURES", 10))
+    failures = FilmCodeAttempt.objects.filter(client_ip=client_ip,
+                                              created_at__gte=timezone.now() - CODE_ATTEMPT_WINDOW).count()
+    if failures < free:
+        return 0.0
+    step = int(_setting("FILM_CODE_DELAY_STEP_MILLISECONDS", 250))
+    cap = int(_setting("FILM_CODE_MAX_DELAY_MILLISECONDS", 3000))
+    return min((failures - free + 1) * step, cap) / 1000
+
+
+def _lock_minutes(lockout_number: int) -> int:
+    """15, 30, 60, ... minutes for the first, second, third lockout (FILM_LINK_LOCK_MINUTES doubling)."""
+    return int(_setting("FILM_LINK_LOCK_MINUTES", 15)) * 2 ** (lockout_number - 1)
+
+
 def film_link_open(*, token: str, code: str, client_ip: str) -> FilmLink:
-    """Check the access code; count failures per link and per client address."""
-    window_start = timezone.now() - timedelta(minutes=15)
-    if FilmCodeAttempt.objects.filter(client_ip=client_ip, created_at__gte=window_start).count() >= int(
-            _setting("FILM_CODE_MAX_FAILURES_PER_IP", 30)):
-        raise LinkLocked("Too many wrong codes from this address. Try again later.")
+    """Check the access code of one link.
+
+    Wrong codes count against this link only: FILM_LINK_MAX_ATTEMPTS of them start a lockout (timed,
+    doubling, and permanent at the FILM_LINK_MAX_LOCKOUTS-th, which the clinic is told about). Per
+    client address they only delay the answer (film_code_delay_seconds). Raises WrongAccessCode,
+    LinkLocked, LinkLockedPermanently or LinkNotFound.
+    """
+    delay = film_code_delay_seconds(client_ip=client_ip)
+    if delay:
+        time.sleep(delay)  # before the row lock, so a slowed address never holds up the link's owner
     # Wrong codes leave the block normally, so their count commits before the error is raised.
     with transaction.atomic():
         link = film_link_resolve(token)
         link = FilmLink.objects.select_for_update().select_related("tenant").get(pk=link.pk)
         now = timezone.now()
+        if link.locked_permanently_at is not None:
+            raise LinkLockedPermanently("This link is locked after too many wrong codes. Ask the clinic for a new one.")
         if link.locked_until and link.locked_until > now:
-            raise LinkLocked("Too many wrong codes. Try again later.")
-        if not check_password(code.strip(), link.code_hash):
-            link.failed_attempts += 1
-            locked = link.failed_attempts >= int(_setting("FILM_LINK_MAX_ATTEMPTS", 5))
-            if locked:
-                link.locked_until = now + timedelta(minutes=int(_setting("FILM_LINK_LOCK_MINUTES", 15)))
-                link.failed_attempts = 0
-            link.save(update_fields=["failed_attempts", "locked_until"])
-            FilmCodeAttempt.objects.create(client_ip=client_ip)
-            _audit_in_tenant(link, "film_link.wrong_code", client_ip, {"locked": locked})
-        else:
-            link.failed_attempts, link.locked_until, link.last_opened_at = 0, None, now
-            link.save(update_fields=["failed_attempts", "locked_until", "last_opened_at"])
+            raise LinkLocked("Too many wrong codes. Try again later.",
+                             retry_after_seconds=_seconds_until(link.locked_until, now))
+        if check_password(code.strip(), link.code_hash):
+            link.failed_attempts, link.lockout_count, link.locked_until, link.last_opened_at = 0, 0, None, now
+            link.save(update_fields=["failed_attempts", "lockout_count", "locked_until", "last_opened_at"])
             _audit_in_tenant(link, "film_link.open", client_ip, {})
             return link
-    raise (LinkLocked("Too many wrong codes. Try again later.") if link.locked_until
-           else WrongAccessCode("The access code is not right."))
+        lockout = _count_wrong_code(link, now=now, client_ip=client_ip)
+    if lockout == "permanent":
+        raise LinkLockedPermanently("This link is locked after too many wrong codes. Ask the clinic for a new one.")
+    if lockout == "timed" and link.locked_until is not None:
+        raise LinkLocked("Too many wrong codes. Try again later.",
+                         retry_after_seconds=_seconds_until(link.locked_until, now))
+    # Only this attempt decides: a lock that has run out is no reason to answer "locked" again.
+    raise WrongAccessCode("The access code is not right.")
+
+
+def _seconds_until(moment: datetime, now: datetime) -> int:
+    return max(1, int((moment - now).total_seconds() + 0.999))
+
+
+Lockout = Literal["none", "timed", "permanent"]
+
+
+def _count_wrong_code(link: FilmLink, *, now: datetime, client_ip: str) -> Lockout:
+    """Record one wrong code on the locked row; return "none", "timed" or "permanent" (the lockout it started)."""
+    link.failed_attempts += 1
+    lockout: Lockout = "none"
+    if link.failed_attempts >= int(_setting("FILM_LINK_MAX_ATTEMPTS", 5)):
+        link.failed_attempts = 0
+        link.lockout_count += 1
+        if link.lockout_count >= int(_setting("FILM_LINK_MAX_LOCKOUTS", 4)):
+            link.locked_permanently_at, link.locked_until, lockout = now, None, "permanent"
+        else:
+            link.locked_until, lockout = now + timedelta(minutes=_lock_minutes(link.lockout_count)), "timed"
+    link.save(update_fields=["failed_attempts", "lockout_count", "locked_until", "locked_permanently_at"])
+    # Patients' addresses are kept only as long as they count (indexed on created_at: a cheap delete).
+    FilmCodeAttempt.objects.filter(created_at__lt=now - CODE_ATTEMPT_WINDOW).delete()
+    FilmCodeAttempt.objects.create(client_ip=client_ip)
+    _audit_in_tenant(link, "film_link.wrong_code", client_ip, {"locked": lockout != "none"})
+    if lockout == "timed":
+        _audit_in_tenant(link, "film_link.lock", client_ip, {
+            "lockout": link.lockout_count, "locked_until": link.locked_until.isoformat() if link.locked_until else None})
+    if lockout == "permanent":
+        _audit_in_tenant(link, "film_link.lock_permanently", client_ip, {"lockout": link.lockout_count})
+        _tell_the_clinic_of_a_permanent_lock(link)
+    return lockout
+
+
+def _tell_the_clinic_of_a_permanent_lock(link: FilmLink) -> None:
+    """Email the clinic's admins and the link's issuer (after commit) so they can reach the patient."""
+    from apps.accounts.roles import Role
+    from apps.consults.notifications import users_email_on_commit
+
+    users_email_on_commit(
+        link.tenant, roles=frozenset({Role.CLINIC_ADMIN.value}), usernames=(link.created_by,),
+        subject=f"Film link {link.pk} locked after repeated wrong access codes",
+        body=(f"Film link {link.pk} (film {link.film_id}) was locked for good after "
+              f"{link.lockout_count} lockouts for wrong access codes. If the patient still needs the "
+              "film, issue a new link; the access history of the link shows where the attempts came from."),
+    )
 
 
 def _audit_in_tenant(link: FilmLink, action: str, client_ip: str, detail: dict[str, Any]) -> None:

@@ -49,6 +49,11 @@ SECRET_KEY = env_str("SECRET_KEY") or embedded.persistent_secret_key()
 refuse_placeholder_secret_key(SECRET_KEY, bind_host=HOST)
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", ".localhost", "127.0.0.1", "testserver"])
+# How many reverse proxies in front of the web server append to X-Forwarded-For (docs/security.md,
+# "Trusted proxies and client addresses"). 0: the client is REMOTE_ADDR and X-Forwarded-For is ignored;
+# N: the client is the Nth address from the right of X-Forwarded-For. apps.core.requests.client_ip
+# reads it for the audit trail, throttles and film links alike.
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 SHARED_APPS = [
     "django_tenants",
@@ -234,6 +239,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "EXCEPTION_HANDLER": "apps.core.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    # DRF throttles find the client by the same rule as apps.core.requests.client_ip.
+    "NUM_PROXIES": TRUSTED_PROXY_HOPS,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Imaging Cloud API",
@@ -326,7 +333,9 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # No film token or query value in a log line, e.g. Django's "Forbidden: /film/<token>" warnings.
+    "filters": {"redact_urls": {"()": "apps.core.log_redaction.RedactUrlsFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact_urls"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
@@ -365,12 +374,22 @@ ARCHIVE_WARM_RENDERED_FRAMES = env_bool("ARCHIVE_WARM_RENDERED_FRAMES", True)
 # --- Cloud film --------------------------------------------------------------------------------------
 FILM_LINK_VALID_DAYS = env_int("FILM_LINK_VALID_DAYS", 30)
 FILM_ACCESS_CODE_DIGITS = 6
+# Wrong codes are counted per link (docs/films.md): FILM_LINK_MAX_ATTEMPTS of them lock the link for
+# FILM_LINK_LOCK_MINUTES, doubling with each lockout; the FILM_LINK_MAX_LOCKOUTS-th lockout is for good
+# (the clinic is told and issues a new link).
 FILM_LINK_MAX_ATTEMPTS = env_int("FILM_LINK_MAX_ATTEMPTS", 5)
 FILM_LINK_LOCK_MINUTES = env_int("FILM_LINK_LOCK_MINUTES", 15)
-FILM_CODE_MAX_FAILURES_PER_IP = env_int("FILM_CODE_MAX_FAILURES_PER_IP", 30)
+FILM_LINK_MAX_LOCKOUTS = env_int("FILM_LINK_MAX_LOCKOUTS", 4)
+# Per client address, wrong codes only slow answers down, never refuse them (many patients can share
+# one address): past FILM_CODE_DELAY_AFTER_FAILURES wrong codes in 15 minutes from one address, each
+# further attempt from it waits FILM_CODE_DELAY_STEP_MILLISECONDS more, up to FILM_CODE_MAX_DELAY_MILLISECONDS.
+FILM_CODE_DELAY_AFTER_FAILURES = env_int("FILM_CODE_DELAY_AFTER_FAILURES", 10)
+FILM_CODE_DELAY_STEP_MILLISECONDS = env_int("FILM_CODE_DELAY_STEP_MILLISECONDS", 250)
+FILM_CODE_MAX_DELAY_MILLISECONDS = env_int("FILM_CODE_MAX_DELAY_MILLISECONDS", 3000)
 FILM_SESSION_MINUTES = env_int("FILM_SESSION_MINUTES", 120)
-# Where patients open links (the platform's public domain, with its port if not 80/443).
+# Where patients open links: the platform's public domain. Without a port here, a link carries the
+# port the issuing request came in on when it is not the scheme's default (e.g. :8000 in the demo).
 FILM_LINK_HOST = env_str("FILM_LINK_HOST", PLATFORM_DOMAIN)
-FILM_LINK_HTTPS = env_str("FILM_LINK_HTTPS", "false").lower() == "true"
+FILM_LINK_HTTPS = env_bool("FILM_LINK_HTTPS", False)
 # Dotted path of the SMS sender class; the default logs (masked number, no content) and sends nothing.
 FILM_SMS_SENDER = env_str("FILM_SMS_SENDER", "apps.films.services.LoggingSmsSender")

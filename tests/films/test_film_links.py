@@ -192,18 +192,44 @@ def test_only_clinic_roles_make_films_and_links(platform, film):
     assert response.status_code == 403
 
 
-def test_wrong_codes_from_one_address_are_limited_across_links(platform, film, settings):
-    from apps.film_links.models import FilmCodeAttempt
+def test_only_clinic_admins_see_a_links_access_history(platform, film):
+    link = issue_link(platform, film["id"])
+    path = f"{FILMS}{film['id']}/links/{link.link_id}/"
+    for role in ("technologist", "referring_physician"):
+        detail = platform.http("clinic_a", role).get(path)
+        assert detail.status_code == 200
+        assert "access_history" not in detail.json(), role
+    assert "access_history" in platform.http("clinic_a", "clinic_admin").get(path).json()
 
-    with platform.schema():
-        FilmCodeAttempt.objects.all().delete()
-    settings.FILM_CODE_MAX_FAILURES_PER_IP = 2
-    first, second = issue_link(platform, film["id"]), issue_link(platform, film["id"])
-    browser = patient(platform)
-    wrong = "000000" if first.code != "000000" else "111111"
-    assert enter_code(browser, first.path, wrong).status_code == 403
-    assert enter_code(browser, first.path, wrong).status_code == 403
-    assert enter_code(browser, second.path, second.code).status_code == 429
-    with platform.schema():
-        FilmCodeAttempt.objects.all().delete()
-    assert enter_code(browser, second.path, second.code).status_code == 200
+
+def issue_link_through_host(platform, film_id: int, host: str) -> dict:
+    clinic = platform.http("clinic_a", "technologist")
+    clinic.headers["Host"] = host
+    response = clinic.post(f"{FILMS}{film_id}/links/", json={})
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def test_the_issued_url_carries_the_port_the_clinic_reached_the_platform_on(platform, film):
+    port = platform.base_url.rsplit(":", 1)[1]
+    issued = issue_link_through_host(platform, film["id"], f"{platform.host('clinic_a')}:{port}")
+    assert issued["url"] == f"http://localhost:{port}/film/{issued['token']}"
+    assert patient(platform).get(issued["url"].replace(f"http://localhost:{port}", "")).status_code == 200
+
+
+def test_a_link_issued_on_the_default_port_names_no_port(platform, film):
+    issued = issue_link_through_host(platform, film["id"], f"{platform.host('clinic_a')}:80")
+    assert issued["url"] == f"http://localhost/film/{issued['token']}"
+
+
+def test_with_film_link_https_the_link_is_https_without_the_default_port(platform, film, settings):
+    settings.FILM_LINK_HTTPS = True
+    issued = issue_link_through_host(platform, film["id"], f"{platform.host('clinic_a')}:443")
+    assert issued["url"] == f"https://localhost/film/{issued['token']}"
+
+
+def test_a_port_in_film_link_host_wins_over_the_port_the_link_was_issued_on(settings):
+    from apps.films.services import film_link_url
+
+    settings.FILM_LINK_HOST = "films.example.com:8443"
+    assert film_link_url("a-token", served_port=8000) == "http://films.example.com:8443/film/a-token"

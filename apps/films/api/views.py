@@ -1,5 +1,5 @@
 """Clinic API for cloud films: request a film, see it, issue links (token, code, QR), read a link's
-access history, revoke it."""
+access history (clinic admins only: it holds patients' addresses), revoke it."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from typing import Any
 
 import segno
 from django.db.models import QuerySet
+from django.http.request import split_domain_port
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from apps.accounts.roles import CLINIC_ROLES, TENANT_ROLES
+from apps.accounts.roles import CLINIC_ROLES, TENANT_ROLES, Role
 from apps.audit.models import AuditEvent
 from apps.audit.services import Actor
 from apps.dicom.film_sheet import LAYOUTS, Layout
@@ -48,8 +49,14 @@ def film_json(film: Film) -> dict[str, Any]:
 
 def link_json(link: FilmLink) -> dict[str, Any]:
     return {"id": link.pk, "film_id": link.film_id, "expires_at": link.expires_at, "revoked_at": link.revoked_at,
-            "locked_until": link.locked_until, "last_opened_at": link.last_opened_at, "created_by": link.created_by,
-            "created_at": link.created_at}
+            "locked_until": link.locked_until, "locked_permanently_at": link.locked_permanently_at,
+            "last_opened_at": link.last_opened_at, "created_by": link.created_by, "created_at": link.created_at}
+
+
+def served_port(request: Request) -> int | None:
+    """The port in the Host the clinic used (the one the platform is reached on), if it named one."""
+    _, port = split_domain_port(request.get_host())
+    return int(port) if port.isdigit() else None
 
 
 def _film(film_id: int) -> Film:
@@ -109,7 +116,8 @@ class FilmLinkIssueView(GenericAPIView):
         data = LinkIssueSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         issued = services.film_link_issue(film_id=film_id, actor=Actor.from_request(request),
-                                          created_by=request.user.username, **data.validated_data)
+                                          created_by=request.user.username, served_port=served_port(request),
+                                          **data.validated_data)
         qr = segno.make(issued.url, error="m")
         response = Response({
             **link_json(issued.link), "url": issued.url, "token": issued.token, "access_code": issued.access_code,
@@ -127,6 +135,9 @@ class FilmLinkDetailView(GenericAPIView):
     @extend_schema(responses={200: dict})
     def get(self, request: Request, film_id: int, link_id: int) -> Response:
         link = _link(film_id, link_id)
+        if getattr(request.user, "role", None) != Role.CLINIC_ADMIN:
+            # The history holds the patient's addresses and times: for the clinic's admins only.
+            return Response(link_json(link))
         events = AuditEvent.objects.filter(object_type="film_link", object_id=str(link.pk)).order_by("occurred_at")
         return Response({**link_json(link), "access_history": [
             {"action": event.action, "at": event.occurred_at, "client_ip": event.client_ip, "outcome": event.outcome,

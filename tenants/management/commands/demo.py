@@ -98,9 +98,9 @@ def load_sample_studies(tenant: Tenant) -> Any:
         return archive_load_sample_studies(tenant=tenant)
 
 
-def demo_consult_and_film(*, clinic: Tenant, hospital: Tenant) -> tuple[str, Any] | None:
+def demo_consult_and_film(*, clinic: Tenant, hospital: Tenant, port: int) -> tuple[str, Any] | None:
     """A consult from the clinic's first sample study to the hospital (made once), and a fresh
-    patient film link for that study (a new token and code on every run)."""
+    patient film link for that study (a new token and code on every run), its URL on `port`."""
     from apps.archive.models import Study
     from apps.consults.services import consult_create
     from apps.films.models import Film
@@ -118,7 +118,8 @@ def demo_consult_and_film(*, clinic: Tenant, hospital: Tenant) -> tuple[str, Any
         film = Film.objects.filter(study_instance_uid=study.study_instance_uid, requested_by="demo").first()
         if film is None:
             film = film_request(study_instance_uid=study.study_instance_uid, actor=DEMO_ACTOR, requested_by="demo")
-        return str(route.pk), film_link_issue(film_id=film.pk, actor=DEMO_ACTOR, created_by="demo")
+        return str(route.pk), film_link_issue(film_id=film.pk, actor=DEMO_ACTOR, created_by="demo",
+                                                 served_port=port)
 
 
 def demo_urls(port: int, platform_domain: str) -> dict[str, str]:
@@ -161,7 +162,7 @@ class Command(BaseCommand):
                 + demo_logins_issue(public, PLATFORM_ROLES, platform_domain or "localhost")
             )
             samples = {tenant.slug: load_sample_studies(tenant) for tenant in (clinic, hospital)}
-            consult_and_film = demo_consult_and_film(clinic=clinic, hospital=hospital)
+            consult_and_film = demo_consult_and_film(clinic=clinic, hospital=hospital, port=options["port"])
         except DomainError as error:
             raise CommandError(f"{error.code}: {error.detail}") from error
         urls = demo_urls(options["port"], platform_domain or "localhost")
@@ -170,7 +171,7 @@ class Command(BaseCommand):
             from apps.consults.grants import consult_service_path
 
             consult_id, issued = consult_and_film
-            film_link = {"consult_id": consult_id, "url": urls["film_page"] + issued.token,
+            film_link = {"consult_id": consult_id, "url": issued.url,
                          "access_code": issued.access_code,
                          "dicomweb_root": urls["hospital_dicomweb"].removesuffix("/dicomweb")
                          + consult_service_path(consult_id)}
