@@ -42,6 +42,7 @@ from apps.ai.results.dicom_results import (
     build_nodule_segmentation,
     to_bytes,
 )
+from apps.ai.routing_patterns import PatternNotSupported, compile_study_description_pattern
 from apps.archive import retrieval
 from apps.archive.selectors import instances_for_retrieval
 from apps.archive.services.ingest import StreamPart, instances_store
@@ -62,6 +63,9 @@ SEGMENTATION_SERIES_NUMBER = 9001
 REPORT_SERIES_NUMBER = 9002
 # Nodules this large or larger raise the worklist's triage flag (Fleischner 2017: follow-up from 6 mm).
 TRIAGE_FLAG_DIAMETER_MM = 6.0
+# Every rule of a tenant is evaluated on each of its stable studies, on the shared ingest queue:
+# the number of rules is bounded like the length of their patterns.
+MAX_ROUTING_RULES_PER_TENANT = 100
 
 
 def max_running_jobs_per_tenant() -> int:
@@ -113,6 +117,10 @@ class JobAlreadyFinished(Conflict):
 
 class InvalidRoutingRule(InvalidInput):
     code = "invalid_routing_rule"
+
+
+class RoutingRulesLimitReached(Conflict):
+    code = "routing_rules_limit"
 
 
 class JobFailure(Exception):
@@ -189,10 +197,14 @@ def routing_rule_create(
         raise InvalidRoutingRule(f"No engine named {engine_name!r}.")
     if study_description_pattern:
         try:
-            re.compile(study_description_pattern)
-        except re.error as error:
-            raise InvalidRoutingRule(f"study_description_pattern is not a valid regular expression: {error}") from error
+            compile_study_description_pattern(study_description_pattern)
+        except PatternNotSupported as error:
+            raise InvalidRoutingRule(f"study_description_pattern is not accepted: {error}") from error
     with transaction.atomic():
+        _advisory_lock("ai-routing-rules")
+        if RoutingRule.objects.count() >= MAX_ROUTING_RULES_PER_TENANT:
+            raise RoutingRulesLimitReached(
+                f"A tenant has at most {MAX_ROUTING_RULES_PER_TENANT} routing rules; delete one first.")
         rule = RoutingRule.objects.create(
             name=name, engine_name=engine_name, modality=modality.strip().upper(), body_part=body_part.strip().upper(),
             study_description_pattern=study_description_pattern, enabled=enabled, created_by=created_by,
@@ -212,9 +224,18 @@ def routing_rule_delete(*, rule_id: int, actor: Actor) -> None:
 
 
 def _rule_matches(rule: RoutingRule, study_description: str, series: list[dict[str, Any]]) -> bool:
-    if rule.study_description_pattern and not re.search(rule.study_description_pattern, study_description,
-                                                         flags=re.IGNORECASE):
-        return False
+    """Whether the rule starts its engine on a study; the pattern is matched by RE2, in time linear
+    in the description (see apps.ai.routing_patterns), never by a backtracking engine."""
+    if rule.study_description_pattern:
+        try:
+            pattern = compile_study_description_pattern(rule.study_description_pattern)
+        except PatternNotSupported as error:
+            # Saved before patterns were checked for RE2 (e.g. a look-ahead): it cannot be matched
+            # safely, so it matches nothing until an admin replaces it.
+            logger.warning("Routing rule %s is skipped: its pattern is not supported: %s", rule.pk, error)
+            return False
+        if not pattern.matches(study_description):
+            return False
     for item in series:
         if rule.modality and item["modality"].upper() != rule.modality:
             continue
