@@ -578,13 +578,32 @@ def _triage(result: EngineResult) -> dict[str, Any]:
     return triage
 
 
+class InvalidSummary(InvalidInput):
+    code = "invalid_summary"
+    status = 422
+
+
+def _summary_number(summary: dict[str, Any], *names: str) -> float | None:
+    """The first of `names` present in an engine's summary, as a number (None when absent or null)."""
+    for name in names:
+        value = summary.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+            raise InvalidSummary(f"summary.{name} must be a non-negative number, not {str(value)[:50]!r}")
+        return float(value)
+    return None
+
+
 def triage_of_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Triage of a summary an external engine reported (``finding_count``, ``largest_mm``, ``finding_noun``)."""
-    count = int(summary.get("finding_count", summary.get("nodule_count", 0)) or 0)
-    largest = summary.get("largest_mm", summary.get("largest_long_axis_mm"))
-    largest = None if largest is None else float(largest)
-    triage: dict[str, Any] = {"finding_count": count, "finding_noun": str(summary.get("finding_noun", "finding")),
-                              "largest_mm": largest,
+    """Triage of a summary an external engine reported (``finding_count``, ``largest_mm``, ``finding_noun``);
+    a summary of another shape is refused (422 ``invalid_summary``), never a server error."""
+    count = int(_summary_number(summary, "finding_count", "nodule_count") or 0)
+    largest = _summary_number(summary, "largest_mm", "largest_long_axis_mm")
+    noun = summary.get("finding_noun", "finding")
+    if not isinstance(noun, str) or len(noun) > 64:
+        raise InvalidSummary("summary.finding_noun must be a word of at most 64 characters")
+    triage: dict[str, Any] = {"finding_count": count, "finding_noun": noun, "largest_mm": largest,
                               "flag": largest is not None and largest >= TRIAGE_FLAG_DIAMETER_MM or
                               (largest is None and count > 0)}
     triage["text"] = selectors.triage_text(triage)
