@@ -222,7 +222,7 @@ def external_job_callback(
             refusal = _late_callback_refusal(job, status=status)
         else:
             owned = set(series_stored_by_engine(job, job.engine_name))
-            not_owned = [uid for uid in result_series_instance_uids if uid not in owned]
+            not_owned = [uid for uid in dict.fromkeys(result_series_instance_uids) if uid not in owned]
             if not_owned:
                 audit_record(action="ai.job_callback_refuse", actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
                              outcome=Outcome.DENIED,
@@ -262,7 +262,7 @@ def _job_finish_from_callback(
         job.state = JobState.SUCCEEDED
         job.progress = 100
         job.summary = {**summary, "triage": triage_of_summary(summary)}
-        job.result_series_instance_uids = list(result_series_instance_uids)
+        job.result_series_instance_uids = list(dict.fromkeys(result_series_instance_uids))
         action, outcome = "ai.job_succeed", Outcome.SUCCESS
     elif status == "failed":
         removed = partial_series_remove(job, job.engine_name)

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import pydicom
 import pytest
 import requests
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from apps.ai.engines.base import volume_from_datasets
 from apps.ai.engines.pulmonary_nodule import PulmonaryNoduleDetector
@@ -44,6 +46,7 @@ class VendorEngine:
     platform_base_url: str
     # succeed | fail_after_partial | silent | store_then_silent | store_then_wait (calls back once
     # `proceed` is set) | fail_naming_originals | succeed_naming_originals (name the CT series too)
+    # | fail_after_adding_to_originals (store one more slice into the CT series, then name it)
     behaviour: str = "succeed"
     jobs: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -83,19 +86,21 @@ class VendorEngine:
             objects = [segmentation] if self.behaviour in ("fail_after_partial", "store_then_silent",
                                                            "store_then_wait", "fail_naming_originals") \
                 else [segmentation, report]
+            if self.behaviour == "fail_after_adding_to_originals":
+                objects = [slice_copy_in_the_same_series(datasets[0])]
             body, content_type = multipart_body([to_bytes(item) for item in objects])
             stored = self.post(job["dicomweb_url"], token, data=body,
                                headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
             if stored.status_code != 200:
                 self.errors.append(f"STOW answered {stored.status_code}: {stored.text[:300]}")
-            series_uids = [str(item.SeriesInstanceUID) for item in objects]
+            series_uids = list(dict.fromkeys(str(item.SeriesInstanceUID) for item in objects))
             self.stored.set()
             if self.behaviour == "store_then_silent":
                 return
             if self.behaviour == "store_then_wait" and not self.proceed.wait(60):
                 self.errors.append("never told to call back")
                 return
-            if self.behaviour.endswith("_naming_originals"):
+            if self.behaviour.endswith("_naming_originals") or self.behaviour.endswith("_adding_to_originals"):
                 series_uids.append(ct_series)
             if self.behaviour.startswith("fail"):
                 outcome = {"status": "failed", "error": "GPU out of memory", "result_series_instance_uids": series_uids}
@@ -108,6 +113,14 @@ class VendorEngine:
             self.errors.append(repr(error))
         finally:
             self.done.set()
+
+
+def slice_copy_in_the_same_series(source: Dataset) -> Dataset:
+    """One more instance of the source's series (a new SOP Instance UID, everything else the same)."""
+    copy = pydicom.dcmread(io.BytesIO(to_bytes(source)))
+    copy.SOPInstanceUID = generate_uid()
+    copy.file_meta.MediaStorageSOPInstanceUID = copy.SOPInstanceUID
+    return copy
 
 
 @pytest.fixture
@@ -250,7 +263,8 @@ def audit_details(platform, job_id: str, action: str) -> list[dict[str, Any]]:
                     .values_list("detail", flat=True))
 
 
-@pytest.mark.parametrize("behaviour", ["fail_naming_originals", "succeed_naming_originals"])
+@pytest.mark.parametrize("behaviour", ["fail_naming_originals", "succeed_naming_originals",
+                                       "fail_after_adding_to_originals"])
 def test_a_callback_naming_the_patients_original_series_is_refused_audited_and_removes_nothing(
     platform, workers, vendor, behaviour,
 ):
@@ -264,7 +278,8 @@ def test_a_callback_naming_the_patients_original_series_is_refused_audited_and_r
     refused = engine.callbacks[0]
     assert (refused.status_code, refused.json()["code"]) == (422, "series_not_stored_by_engine")
     assert stored.series_instance_uid in refused.json()["detail"]
-    modalities = ["CT", "SEG"] if behaviour.startswith("fail") else ["CT", "SEG", "SR"]
+    modalities = {"fail_naming_originals": ["CT", "SEG"], "succeed_naming_originals": ["CT", "SEG", "SR"],
+                  "fail_after_adding_to_originals": ["CT"]}[behaviour]
     assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == modalities
     assert job_of(platform, "hospital_b", job_id).state == JobState.RUNNING
     [refusal] = audit_details(platform, job_id, "ai.job_callback_refuse")
