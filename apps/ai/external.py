@@ -11,6 +11,14 @@ Protocol (JSON over HTTPS), per job:
    "summary": {...}}`` or ``{"status": "failed", "error": "...", "result_series_instance_uids":
    [partial series to remove]}``.
 
+The call-back speaks only for what the engine itself stored: every series it names must be one the
+engine's service user stored into the study since the job was sent, that did not exist before and
+that no one else stored into (``series_stored_by_engine``). Naming any other series (the patient's
+originals) is refused with 422 ``series_not_stored_by_engine`` and audited, and changes nothing. A
+``failed`` report removes every series the engine stored for the job. A call-back for a job that
+has already ended is 409 ``job_finished``; when the job ended without results (cancelled, timed
+out) what the engine stored for it is removed first, and kept removed.
+
 An unreachable engine (connection error, 5xx) is a transient fault: the job is retried with
 backoff and fails as ``engine_unreachable`` once its attempts are used up; a 4xx fails it as
 ``engine_refused``. An engine that never calls back fails the job as ``timeout`` after the engine's
