@@ -86,3 +86,14 @@ def compile_study_description_pattern(pattern: str) -> CompiledDescriptionPatter
             "look-ahead and look-behind are not supported)"
         ) from error
     return CompiledDescriptionPattern(source=pattern, regexp=regexp)
+
+
+def pattern_refusal(pattern: str) -> str | None:
+    """Why a stored pattern cannot be matched (a rule saved before patterns were checked), or None."""
+    if not pattern:
+        return None
+    try:
+        compile_study_description_pattern(pattern)
+    except PatternNotSupported as error:
+        return str(error)
+    return None

@@ -107,3 +107,15 @@ def test_stored_rules_match_as_before_and_one_re2_cannot_run_is_skipped():
     assert services._rule_matches(rule("^chest"), "CT CHEST", CHEST_CT) is False
     # Saved before patterns were checked: look-ahead needs backtracking, so the rule matches nothing.
     assert services._rule_matches(rule("CT(?= CHEST)"), "CT CHEST", CHEST_CT) is False
+
+
+def test_a_stored_rule_whose_pattern_re2_refuses_is_listed_with_the_reason(platform):
+    with platform.schema("clinic_a"):
+        legacy = RoutingRule.objects.create(name="saved before RE2", engine_name=NODULE_ENGINE,
+                                            study_description_pattern="CT(?= CHEST)")
+    admin = platform.http("clinic_a", "clinic_admin")
+    try:
+        listed = {rule["id"]: rule for rule in admin.get(RULES).json()["results"]}
+    finally:
+        assert admin.delete(f"{RULES}{legacy.pk}/").status_code == 204
+    assert listed[legacy.pk]["study_description_pattern_error"].startswith("invalid perl operator: (?=")
