@@ -60,12 +60,13 @@ def test_a_rule_is_listed_for_the_tenant_and_gone_once_deleted(platform):
 
 def test_a_pattern_that_needs_backtracking_is_refused_when_the_rule_is_saved(platform):
     admin = platform.http("clinic_a", "clinic_admin")
-    refused = admin.post(RULES, json={"name": "repeated word", "engine_name": NODULE_ENGINE,
+    name = f"repeated word {unique_suffix()}"
+    refused = admin.post(RULES, json={"name": name, "engine_name": NODULE_ENGINE,
                                       "study_description_pattern": r"(CT)\1"})
     assert (refused.status_code, refused.json()["code"]) == (400, "invalid_routing_rule")
     assert refused.json()["detail"].startswith(r"study_description_pattern is not accepted: invalid escape sequence: \1")
     assert "back-references" in refused.json()["detail"]
-    assert "repeated word" not in [rule["name"] for rule in admin.get(RULES).json()["results"]]
+    assert name not in [rule["name"] for rule in admin.get(RULES).json()["results"]]
 
 
 def test_a_pattern_longer_than_the_cap_is_refused_when_the_rule_is_saved(platform):
