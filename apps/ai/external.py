@@ -11,6 +11,14 @@ Protocol (JSON over HTTPS), per job:
    "summary": {...}}`` or ``{"status": "failed", "error": "...", "result_series_instance_uids":
    [partial series to remove]}``.
 
+The call-back speaks only for what the engine itself stored: every series it names must be one the
+engine's service user stored into the study since the job was sent, that did not exist before and
+that no one else stored into (``series_stored_by_engine``). Naming any other series (the patient's
+originals) is refused with 422 ``series_not_stored_by_engine`` and audited, and changes nothing. A
+``failed`` report removes every series the engine stored for the job. A call-back for a job that
+has already ended is 409 ``job_finished``; when the job ended without results (cancelled, timed
+out) what the engine stored for it is removed first, and kept removed.
+
 An unreachable engine (connection error, 5xx) is a transient fault: the job is retried with
 backoff and fails as ``engine_unreachable`` once its attempts are used up; a 4xx fails it as
 ``engine_refused``. An engine that never calls back fails the job as ``timeout`` after the engine's
@@ -45,7 +53,7 @@ from apps.archive.models import Series
 from apps.archive.services.deletion import series_delete
 from apps.audit.models import AuditEvent, Outcome
 from apps.audit.services import audit_record
-from apps.core.errors import Conflict, Forbidden, InvalidInput, NotFound
+from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from tenants.models import Tenant
 from tenants.queues import current_tenant
 
@@ -59,6 +67,13 @@ class EngineUnreachable(ConnectionError):
 
 class CallbackRefused(Forbidden):
     code = "callback_refused"
+
+
+class SeriesNotStoredByEngine(InvalidInput):
+    """A call-back named series the job's engine did not store for the job (e.g. the originals)."""
+
+    code = "series_not_stored_by_engine"
+    status = 422
 
 
 def _hash(secret: str) -> str:
@@ -141,28 +156,40 @@ def _revoke_now(job_id: Any) -> None:
             access_revoke(job)
 
 
+def _engine_user_if_any(engine_name: str) -> User | None:
+    return User.objects.filter(username=f"ai-engine.{engine_name}"[:150]).first()
+
+
 def series_stored_by_engine(job: AIJob, engine_name: str) -> list[str]:
-    """The series the engine's service user stored into the job's study since the job was sent
-    (read from the archive's store audit rows), e.g. to remove after a time-out."""
-    user = User.objects.filter(username=f"ai-engine.{engine_name}"[:150]).first()
+    """The series of the job's study that belong to the job's engine: live, created since the job
+    was sent, stored by the engine's service user and by no one else since then (read from the
+    archive's store audit rows). Only these may be removed on the engine's word or after a
+    time-out: a series that existed before the job (the patient's originals, even if the engine
+    added an instance to it) or that a person stored into is never the engine's to remove."""
+    user = _engine_user_if_any(engine_name)
     since = job.dispatched_at or job.started_at
     if user is None or since is None:
         return []
+    stored_by_engine: set[str] = set()
+    stored_by_others: set[str] = set()
     events = AuditEvent.objects.filter(action="archive.store", object_type="study", object_id=job.study_instance_uid,
-                                       actor_id=str(user.pk), occurred_at__gte=since)
-    return sorted({uid for detail in events.values_list("detail", flat=True) for uid in detail.get("series", [])})
+                                       occurred_at__gte=since).values_list("actor_type", "actor_id", "detail")
+    for actor_type, actor_id, detail in events:
+        by_engine = actor_type == "user" and actor_id == str(user.pk)
+        (stored_by_engine if by_engine else stored_by_others).update(detail.get("series", []))
+    return sorted(Series.objects.filter(
+        study__study_instance_uid=job.study_instance_uid, series_instance_uid__in=stored_by_engine - stored_by_others,
+        created_at__gte=since, deleted_at__isnull=True,
+    ).values_list("series_instance_uid", flat=True))
 
 
 def partial_series_remove(job: AIJob, engine_name: str) -> list[str]:
-    """Remove what an engine stored for a job that ended without its results (a time-out)."""
-    return _remove_series(job, series_stored_by_engine(job, engine_name))
-
-
-def _remove_series(job: AIJob, series_uids: list[str]) -> list[str]:
+    """Remove what an engine stored for a job that ended without its results (a time-out, a
+    failure it reported, a call-back after the job was cancelled)."""
     from apps.ai.services import AI_ACTOR
 
     removed = []
-    for series_uid in series_uids:
+    for series_uid in series_stored_by_engine(job, engine_name):
         try:
             series_delete(study_instance_uid=job.study_instance_uid, series_instance_uid=series_uid, actor=AI_ACTOR)
         except NotFound:
@@ -171,13 +198,28 @@ def _remove_series(job: AIJob, series_uids: list[str]) -> list[str]:
     return removed
 
 
+def callback_token_matches(*, job_id: Any, callback_token: str) -> bool:
+    """Whether `callback_token` is the job's call-back secret: checked before the body is read, so
+    a caller without it cannot make the platform parse anything."""
+    secret_hash = AIJob.objects.filter(pk=job_id).values_list("callback_secret_hash", flat=True).first()
+    return bool(secret_hash) and hmac.compare_digest(_hash(callback_token), secret_hash or "")
+
+
 def external_job_callback(
     *, job_id: Any, callback_token: str, status: str, result_series_instance_uids: list[str],
     summary: dict[str, Any], error: str = "",
 ) -> AIJob:
-    """The vendor reports the end of a job (see the module docstring)."""
-    from apps.ai.services import AI_ACTOR, dispatch_next_after_commit, triage_of_summary
+    """The vendor reports the end of a job (see the module docstring).
 
+    Every series the call-back names must be one the engine stored for this job
+    (``series_stored_by_engine``); otherwise nothing changes, the refusal is audited and the
+    answer is 422 ``series_not_stored_by_engine``. A ``failed`` report removes every series the
+    engine stored for the job. A call-back for a job that has already ended answers 409
+    ``job_finished``; if the job ended without results (cancelled, timed out), what the engine
+    stored for it is removed first, and that removal is kept (it is committed before the 409)."""
+    from apps.ai.services import AI_ACTOR, dispatch_next_after_commit
+
+    refusal: DomainError | None = None
     with transaction.atomic():
         job = AIJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or not job.callback_secret_hash or not hmac.compare_digest(
@@ -185,37 +227,62 @@ def external_job_callback(
         ):
             raise CallbackRefused("Unknown job or wrong call-back token.")
         if job.state != JobState.RUNNING:
-            # Too late (cancelled or timed out): whatever the engine stored for it goes.
-            _remove_series(job, result_series_instance_uids)
-            raise Conflict(f"The job has already {job.state}.", code="job_finished")
-        if status == "succeeded":
-            present = set(Series.objects.filter(
-                study__study_instance_uid=job.study_instance_uid, series_instance_uid__in=result_series_instance_uids,
-                deleted_at__isnull=True,
-            ).values_list("series_instance_uid", flat=True))
-            missing = [uid for uid in result_series_instance_uids if uid not in present]
-            if missing:
-                raise InvalidInput(f"Result series not in the study's archive: {missing}", code="results_missing",
-                                   status=422)
-            job.state = JobState.SUCCEEDED
-            job.progress = 100
-            job.summary = {**summary, "triage": triage_of_summary(summary)}
-            job.result_series_instance_uids = list(result_series_instance_uids)
-            action, outcome = "ai.job_succeed", Outcome.SUCCESS
-        elif status == "failed":
-            removed = _remove_series(job, result_series_instance_uids)
-            job.state = JobState.FAILED
-            job.error_code = "engine_reported_failure"
-            job.error_detail = (error or "the engine reported a failure")[:4000]
-            job.summary = {"removed_partial_series": removed}
-            action, outcome = "ai.job_fail", Outcome.FAILURE
+            refusal = _late_callback_refusal(job, status=status)
         else:
-            raise InvalidInput("status must be 'succeeded' or 'failed'.", code="invalid_status")
-        job.finished_at = timezone.now()
-        access_revoke(job)
-        job.save()
-        dispatch_next_after_commit()
-        audit_record(action=action, actor=AI_ACTOR, object_type="ai_job", object_id=job.pk, outcome=outcome,
-                     detail={"via": "callback", "results": job.result_series_instance_uids,
-                             "error": job.error_code})
+            owned = set(series_stored_by_engine(job, job.engine_name))
+            not_owned = [uid for uid in dict.fromkeys(result_series_instance_uids) if uid not in owned]
+            if not_owned:
+                audit_record(action="ai.job_callback_refuse", actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
+                             outcome=Outcome.DENIED,
+                             detail={"status": status, "series_not_stored_by_engine": not_owned[:20]})
+                refusal = SeriesNotStoredByEngine(
+                    f"These series were not stored into the study by this job's engine since the job was sent, "
+                    f"so the call-back may not name them: {not_owned}"
+                )
+        if refusal is None:
+            _job_finish_from_callback(job, status=status, result_series_instance_uids=result_series_instance_uids,
+                                      summary=summary, error=error)
+            dispatch_next_after_commit()
+    if refusal is not None:
+        # Raised once the block has committed: the refusal's audit row (and a late call-back's
+        # clean-up) are kept, not rolled back with the error.
+        raise refusal
     return job
+
+
+def _late_callback_refusal(job: AIJob, *, status: str) -> DomainError:
+    """A call-back after the job ended: a job that ended without results keeps nothing the engine stored."""
+    from apps.ai.services import AI_ACTOR
+
+    removed = [] if job.state == JobState.SUCCEEDED else partial_series_remove(job, job.engine_name)
+    audit_record(action="ai.job_callback_late", actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
+                 outcome=Outcome.DENIED, detail={"state": job.state, "status": status, "removed_series": removed})
+    return Conflict(f"The job has already {job.state}.", code="job_finished")
+
+
+def _job_finish_from_callback(
+    job: AIJob, *, status: str, result_series_instance_uids: list[str], summary: dict[str, Any], error: str,
+) -> None:
+    """End a running job as its engine reported (inside the call-back's transaction)."""
+    from apps.ai.services import AI_ACTOR, triage_of_summary
+
+    if status == "succeeded":
+        job.state = JobState.SUCCEEDED
+        job.progress = 100
+        job.summary = {**summary, "triage": triage_of_summary(summary)}
+        job.result_series_instance_uids = list(dict.fromkeys(result_series_instance_uids))
+        action, outcome = "ai.job_succeed", Outcome.SUCCESS
+    elif status == "failed":
+        removed = partial_series_remove(job, job.engine_name)
+        job.state = JobState.FAILED
+        job.error_code = "engine_reported_failure"
+        job.error_detail = (error or "the engine reported a failure")[:4000]
+        job.summary = {"removed_partial_series": removed}
+        action, outcome = "ai.job_fail", Outcome.FAILURE
+    else:
+        raise InvalidInput("status must be 'succeeded' or 'failed'.", code="invalid_status")
+    job.finished_at = timezone.now()
+    access_revoke(job)
+    job.save()
+    audit_record(action=action, actor=AI_ACTOR, object_type="ai_job", object_id=job.pk, outcome=outcome,
+                 detail={"via": "callback", "results": job.result_series_instance_uids, "error": job.error_code})

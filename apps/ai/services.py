@@ -42,6 +42,7 @@ from apps.ai.results.dicom_results import (
     build_nodule_segmentation,
     to_bytes,
 )
+from apps.ai.routing_patterns import PatternNotSupported, compile_study_description_pattern
 from apps.archive import retrieval
 from apps.archive.selectors import instances_for_retrieval
 from apps.archive.services.ingest import StreamPart, instances_store
@@ -62,6 +63,9 @@ SEGMENTATION_SERIES_NUMBER = 9001
 REPORT_SERIES_NUMBER = 9002
 # Nodules this large or larger raise the worklist's triage flag (Fleischner 2017: follow-up from 6 mm).
 TRIAGE_FLAG_DIAMETER_MM = 6.0
+# Every rule of a tenant is evaluated on each of its stable studies, on the shared ingest queue:
+# the number of rules is bounded like the length of their patterns.
+MAX_ROUTING_RULES_PER_TENANT = 100
 
 
 def max_running_jobs_per_tenant() -> int:
@@ -113,6 +117,10 @@ class JobAlreadyFinished(Conflict):
 
 class InvalidRoutingRule(InvalidInput):
     code = "invalid_routing_rule"
+
+
+class RoutingRulesLimitReached(Conflict):
+    code = "routing_rules_limit"
 
 
 class JobFailure(Exception):
@@ -189,10 +197,14 @@ def routing_rule_create(
         raise InvalidRoutingRule(f"No engine named {engine_name!r}.")
     if study_description_pattern:
         try:
-            re.compile(study_description_pattern)
-        except re.error as error:
-            raise InvalidRoutingRule(f"study_description_pattern is not a valid regular expression: {error}") from error
+            compile_study_description_pattern(study_description_pattern)
+        except PatternNotSupported as error:
+            raise InvalidRoutingRule(f"study_description_pattern is not accepted: {error}") from error
     with transaction.atomic():
+        _advisory_lock("ai-routing-rules")
+        if RoutingRule.objects.count() >= MAX_ROUTING_RULES_PER_TENANT:
+            raise RoutingRulesLimitReached(
+                f"A tenant has at most {MAX_ROUTING_RULES_PER_TENANT} routing rules; delete one first.")
         rule = RoutingRule.objects.create(
             name=name, engine_name=engine_name, modality=modality.strip().upper(), body_part=body_part.strip().upper(),
             study_description_pattern=study_description_pattern, enabled=enabled, created_by=created_by,
@@ -212,9 +224,18 @@ def routing_rule_delete(*, rule_id: int, actor: Actor) -> None:
 
 
 def _rule_matches(rule: RoutingRule, study_description: str, series: list[dict[str, Any]]) -> bool:
-    if rule.study_description_pattern and not re.search(rule.study_description_pattern, study_description,
-                                                         flags=re.IGNORECASE):
-        return False
+    """Whether the rule starts its engine on a study; the pattern is matched by RE2, in time linear
+    in the description (see apps.ai.routing_patterns), never by a backtracking engine."""
+    if rule.study_description_pattern:
+        try:
+            pattern = compile_study_description_pattern(rule.study_description_pattern)
+        except PatternNotSupported as error:
+            # Saved before patterns were checked for RE2 (e.g. a look-ahead): it cannot be matched
+            # safely, so it matches nothing until an admin replaces it.
+            logger.warning("Routing rule %s is skipped: its pattern is not supported: %s", rule.pk, error)
+            return False
+        if not pattern.matches(study_description):
+            return False
     for item in series:
         if rule.modality and item["modality"].upper() != rule.modality:
             continue
@@ -557,13 +578,32 @@ def _triage(result: EngineResult) -> dict[str, Any]:
     return triage
 
 
+class InvalidSummary(InvalidInput):
+    code = "invalid_summary"
+    status = 422
+
+
+def _summary_number(summary: dict[str, Any], *names: str) -> float | None:
+    """The first of `names` present in an engine's summary, as a number (None when absent or null)."""
+    for name in names:
+        value = summary.get(name)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e9:
+            raise InvalidSummary(f"summary.{name} must be a non-negative number, not {str(value)[:50]!r}")
+        return float(value)
+    return None
+
+
 def triage_of_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Triage of a summary an external engine reported (``finding_count``, ``largest_mm``, ``finding_noun``)."""
-    count = int(summary.get("finding_count", summary.get("nodule_count", 0)) or 0)
-    largest = summary.get("largest_mm", summary.get("largest_long_axis_mm"))
-    largest = None if largest is None else float(largest)
-    triage: dict[str, Any] = {"finding_count": count, "finding_noun": str(summary.get("finding_noun", "finding")),
-                              "largest_mm": largest,
+    """Triage of a summary an external engine reported (``finding_count``, ``largest_mm``, ``finding_noun``);
+    a summary of another shape is refused (422 ``invalid_summary``), never a server error."""
+    count = int(_summary_number(summary, "finding_count", "nodule_count") or 0)
+    largest = _summary_number(summary, "largest_mm", "largest_long_axis_mm")
+    noun = summary.get("finding_noun", "finding")
+    if not isinstance(noun, str) or len(noun) > 64:
+        raise InvalidSummary("summary.finding_noun must be a word of at most 64 characters")
+    triage: dict[str, Any] = {"finding_count": count, "finding_noun": noun, "largest_mm": largest,
                               "flag": largest is not None and largest >= TRIAGE_FLAG_DIAMETER_MM or
                               (largest is None and count > 0)}
     triage["text"] = selectors.triage_text(triage)

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import pydicom
 import pytest
 import requests
+from pydicom.dataset import Dataset
+from pydicom.uid import generate_uid
 
 from apps.ai.engines.base import volume_from_datasets
 from apps.ai.engines.pulmonary_nodule import PulmonaryNoduleDetector
@@ -28,8 +30,9 @@ from apps.ai.results.dicom_results import (
     to_bytes,
 )
 from apps.ai.services import engine_define
+from apps.audit.models import AuditEvent
 from apps.audit.services import Actor
-from tests.ai.jobs_support import JOBS, series_modalities, store_chest_phantom, wait_for_job
+from tests.ai.jobs_support import JOBS, job_of, series_modalities, store_chest_phantom, wait_for_job
 from tests.support.dicomweb import multipart_body, parse_multipart
 from tests.support.platform import wait_until
 
@@ -41,10 +44,15 @@ class VendorEngine:
     """A vendor's engine: accepts jobs, and (per ``behaviour``) analyses, stores and calls back."""
 
     platform_base_url: str
-    behaviour: str = "succeed"  # succeed | fail_after_partial | silent | store_then_silent
+    # succeed | fail_after_partial | silent | store_then_silent | store_then_wait (calls back once
+    # `proceed` is set) | fail_naming_originals | succeed_naming_originals (name the CT series too)
+    # | fail_after_adding_to_originals (store one more slice into the CT series, then name it)
+    behaviour: str = "succeed"
     jobs: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     callbacks: list[requests.Response] = field(default_factory=list)
+    stored: threading.Event = field(default_factory=threading.Event)
+    proceed: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
 
     def local(self, url: str) -> tuple[str, dict[str, str]]:
@@ -75,17 +83,26 @@ class VendorEngine:
             segmentation = build_nodule_segmentation(datasets, result.findings, creator=creator, series_number=700)
             report = build_nodule_measurement_report(datasets, segmentation, result.findings, creator=creator,
                                                      series_number=701)
-            objects = [segmentation] if self.behaviour in ("fail_after_partial", "store_then_silent") \
+            objects = [segmentation] if self.behaviour in ("fail_after_partial", "store_then_silent",
+                                                           "store_then_wait", "fail_naming_originals") \
                 else [segmentation, report]
+            if self.behaviour == "fail_after_adding_to_originals":
+                objects = [slice_copy_in_the_same_series(datasets[0])]
             body, content_type = multipart_body([to_bytes(item) for item in objects])
             stored = self.post(job["dicomweb_url"], token, data=body,
                                headers={"Content-Type": content_type, "Accept": "application/dicom+json"})
             if stored.status_code != 200:
                 self.errors.append(f"STOW answered {stored.status_code}: {stored.text[:300]}")
-            series_uids = [str(item.SeriesInstanceUID) for item in objects]
+            series_uids = list(dict.fromkeys(str(item.SeriesInstanceUID) for item in objects))
+            self.stored.set()
             if self.behaviour == "store_then_silent":
                 return
-            if self.behaviour == "fail_after_partial":
+            if self.behaviour == "store_then_wait" and not self.proceed.wait(60):
+                self.errors.append("never told to call back")
+                return
+            if self.behaviour.endswith("_naming_originals") or self.behaviour.endswith("_adding_to_originals"):
+                series_uids.append(ct_series)
+            if self.behaviour.startswith("fail"):
                 outcome = {"status": "failed", "error": "GPU out of memory", "result_series_instance_uids": series_uids}
             else:
                 outcome = {"status": "succeeded", "result_series_instance_uids": series_uids,
@@ -96,6 +113,14 @@ class VendorEngine:
             self.errors.append(repr(error))
         finally:
             self.done.set()
+
+
+def slice_copy_in_the_same_series(source: Dataset) -> Dataset:
+    """One more instance of the source's series (a new SOP Instance UID, everything else the same)."""
+    copy = pydicom.dcmread(io.BytesIO(to_bytes(source)))
+    copy.SOPInstanceUID = generate_uid()
+    copy.file_meta.MediaStorageSOPInstanceUID = copy.SOPInstanceUID
+    return copy
 
 
 @pytest.fixture
@@ -230,3 +255,83 @@ def test_a_forged_callback_is_refused_and_cancelling_revokes_the_engines_token(p
     assert cancelled.json()["state"] == "cancelled"
     revoked = engine.get(job["dicomweb_url"] + "/series", job["access_token"], Accept="application/dicom+json")
     assert revoked.status_code == 401
+
+
+def audit_details(platform, job_id: str, action: str) -> list[dict[str, Any]]:
+    with platform.schema("hospital_b"):
+        return list(AuditEvent.objects.filter(action=action, object_type="ai_job", object_id=job_id)
+                    .values_list("detail", flat=True))
+
+
+@pytest.mark.parametrize("behaviour", ["fail_naming_originals", "succeed_naming_originals",
+                                       "fail_after_adding_to_originals"])
+def test_a_callback_naming_the_patients_original_series_is_refused_audited_and_removes_nothing(
+    platform, workers, vendor, behaviour,
+):
+    engine, url = vendor
+    engine.behaviour = behaviour
+    define_vendor_engine(platform, "vendor-greedy", url, timeout_seconds=30.0)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job_id = start(platform, "vendor-greedy", stored.study_instance_uid)
+    assert engine.done.wait(60), "the engine never called back"
+    assert engine.errors == []
+    refused = engine.callbacks[0]
+    assert (refused.status_code, refused.json()["code"]) == (422, "series_not_stored_by_engine")
+    assert stored.series_instance_uid in refused.json()["detail"]
+    modalities = {"fail_naming_originals": ["CT", "SEG"], "succeed_naming_originals": ["CT", "SEG", "SR"],
+                  "fail_after_adding_to_originals": ["CT"]}[behaviour]
+    assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == modalities
+    assert job_of(platform, "hospital_b", job_id).state == JobState.RUNNING
+    [refusal] = audit_details(platform, job_id, "ai.job_callback_refuse")
+    assert refusal["series_not_stored_by_engine"] == [stored.series_instance_uid]
+
+
+def test_a_callback_after_the_job_was_cancelled_removes_what_the_engine_stored_and_answers_409(
+    platform, workers, vendor,
+):
+    engine, url = vendor
+    engine.behaviour = "store_then_wait"
+    define_vendor_engine(platform, "vendor-slow", url, timeout_seconds=60.0)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job_id = start(platform, "vendor-slow", stored.study_instance_uid)
+    assert engine.stored.wait(60), "the engine never stored its result"
+    assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == ["CT", "SEG"]
+    cancelled = platform.http("hospital_b", "radiologist").post(f"{JOBS}{job_id}/cancel/")
+    assert cancelled.json()["state"] == "cancelled"
+    engine.proceed.set()
+    assert engine.done.wait(60), "the engine never called back"
+    assert engine.errors == []
+    late = engine.callbacks[0]
+    assert (late.status_code, late.json()["code"]) == (409, "job_finished")
+    assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == ["CT"]
+    [record] = audit_details(platform, job_id, "ai.job_callback_late")
+    assert (record["state"], len(record["removed_series"])) == ("cancelled", 1)
+
+
+def nested(depth: int) -> str:
+    return "[" * depth + "]" * depth
+
+
+def test_malformed_callback_bodies_get_json_4xx_and_change_nothing(platform, workers, vendor):
+    engine, url = vendor
+    engine.behaviour = "silent"
+    define_vendor_engine(platform, "vendor-silent", url, timeout_seconds=60.0)
+    stored = store_chest_phantom(platform, "hospital_b", "radiologist")
+    job_id = start(platform, "vendor-silent", stored.study_instance_uid)
+    job = wait_until(lambda: engine.jobs and engine.jobs[0], timeout=60, message="the job posted to the vendor")
+    as_json = {"Content-Type": "application/json"}
+
+    def answer(token: str, body: str) -> tuple[int, str]:
+        response = engine.post(job["callback_url"], token, data=body.encode(), headers=as_json)
+        assert response.headers["Content-Type"] == "application/json", response.text[:200]
+        return response.status_code, response.json()["code"]
+
+    assert answer("not-the-callback-token", nested(100_000)) == (403, "callback_refused")
+    assert answer(job["callback_token"], nested(100_000)) == (400, "parse_error")
+    deep_summary = '{"status": "succeeded", "summary": {"a": ' + nested(40) + "}}"
+    assert answer(job["callback_token"], deep_summary) == (400, "parse_error")
+    assert answer(job["callback_token"], " " * (300 * 1024) + "{}") == (413, "payload_too_large")
+    odd_summary = '{"status": "succeeded", "summary": {"largest_mm": "big"}}'
+    assert answer(job["callback_token"], odd_summary) == (422, "invalid_summary")
+    assert job_of(platform, "hospital_b", job_id).state == JobState.RUNNING
+    platform.http("hospital_b", "radiologist").post(f"{JOBS}{job_id}/cancel/")

@@ -5,6 +5,7 @@ what the services decide, not what a worker later does."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import timedelta
 
@@ -249,10 +250,24 @@ def test_a_transient_fault_puts_the_job_back_in_the_queue_until_its_attempts_are
 
 
 def test_a_callback_with_an_unknown_status_is_refused_as_invalid(platform):
-    response = platform.http("hospital_b").post(f"{JOBS}{uuid.uuid4()}/callback/", json={"status": "done"},
-                                                headers={"Authorization": "Bearer whatever"})
+    with platform.schema("hospital_b"):
+        job = _job_row(JobState.RUNNING)
+        AIJob.objects.filter(pk=job.pk).update(callback_secret_hash=hashlib.sha256(b"the-callback-token").hexdigest())
+    try:
+        response = platform.http("hospital_b").post(f"{JOBS}{job.pk}/callback/", json={"status": "done"},
+                                                    headers={"Authorization": "Bearer the-callback-token"})
+    finally:
+        with platform.schema("hospital_b"):
+            AIJob.objects.filter(pk=job.pk).update(state=JobState.CANCELLED)
     assert (response.status_code, response.json()["code"]) == (400, "invalid")
     assert "status" in response.json()["detail"]
+
+
+def test_a_callback_for_an_unknown_job_is_refused_before_its_body_is_read(platform):
+    response = platform.http("hospital_b").post(f"{JOBS}{uuid.uuid4()}/callback/", data=b"{not json",
+                                                headers={"Authorization": "Bearer whatever",
+                                                         "Content-Type": "application/json"})
+    assert (response.status_code, response.json()["code"]) == (403, "callback_refused")
 
 
 def test_a_callback_without_a_token_is_refused(platform):

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from apps.ai.models import AIJob, JobState, JobTrigger
+from apps.ai import services
+from apps.ai.models import AIJob, JobState, JobTrigger, RoutingRule
 from apps.archive.tasks import studies_mark_stable
 from tenants.deployment import WorkKind
 from tenants.queues import enqueue
@@ -55,3 +56,67 @@ def test_a_rule_is_listed_for_the_tenant_and_gone_once_deleted(platform):
     assert admin.delete(f"{RULES}{created['id']}/").status_code == 204
     assert created["id"] not in [rule["id"] for rule in admin.get(RULES).json()["results"]]
     assert admin.delete(f"{RULES}{created['id']}/").status_code == 404
+
+
+def test_a_pattern_that_needs_backtracking_is_refused_when_the_rule_is_saved(platform):
+    admin = platform.http("clinic_a", "clinic_admin")
+    name = f"repeated word {unique_suffix()}"
+    refused = admin.post(RULES, json={"name": name, "engine_name": NODULE_ENGINE,
+                                      "study_description_pattern": r"(CT)\1"})
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid_routing_rule")
+    assert refused.json()["detail"].startswith(r"study_description_pattern is not accepted: invalid escape sequence: \1")
+    assert "back-references" in refused.json()["detail"]
+    assert name not in [rule["name"] for rule in admin.get(RULES).json()["results"]]
+
+
+def test_a_pattern_longer_than_the_cap_is_refused_when_the_rule_is_saved(platform):
+    refused = platform.http("clinic_a", "clinic_admin").post(
+        RULES, json={"name": "long", "engine_name": NODULE_ENGINE, "study_description_pattern": "x" * 201})
+    assert (refused.status_code, refused.json()["code"]) == (400, "invalid")
+    assert list(refused.json()["detail"]) == ["study_description_pattern"]
+
+
+def test_a_rule_beyond_the_tenants_limit_is_refused(platform, monkeypatch):
+    admin = platform.http("clinic_a", "clinic_admin")
+    existing = len(admin.get(RULES).json()["results"])
+    monkeypatch.setattr(services, "MAX_ROUTING_RULES_PER_TENANT", existing + 1)
+    created = admin.post(RULES, json={"name": "last one allowed", "engine_name": NODULE_ENGINE, "modality": "CT"})
+    try:
+        assert created.status_code == 201, created.text
+        refused = admin.post(RULES, json={"name": "one too many", "engine_name": NODULE_ENGINE, "modality": "CT"})
+        assert (refused.status_code, refused.json()["code"]) == (409, "routing_rules_limit")
+    finally:
+        admin.delete(f"{RULES}{created.json()['id']}/")
+
+
+CHEST_CT = [{"series_instance_uid": "1.2.3", "modality": "CT", "body_part_examined": "CHEST", "images": 60}]
+
+
+def test_a_catastrophic_pattern_is_evaluated_in_linear_time_on_the_shared_queue():
+    rule = RoutingRule(name="evil", engine_name=NODULE_ENGINE, study_description_pattern="^(a+)+$")
+    started = time.perf_counter()
+    assert services._rule_matches(rule, "a" * 27 + "!", CHEST_CT) is False
+    assert time.perf_counter() - started < 0.5
+
+
+def test_stored_rules_match_as_before_and_one_re2_cannot_run_is_skipped():
+    def rule(pattern: str) -> RoutingRule:
+        return RoutingRule(name=pattern, engine_name=NODULE_ENGINE, study_description_pattern=pattern)
+
+    assert services._rule_matches(rule(r"^ct\s+chest\Z"), "CT  Chest", CHEST_CT) is True
+    assert services._rule_matches(rule("LUNG|CHEST"), "CT CHEST", CHEST_CT) is True
+    assert services._rule_matches(rule("^chest"), "CT CHEST", CHEST_CT) is False
+    # Saved before patterns were checked: look-ahead needs backtracking, so the rule matches nothing.
+    assert services._rule_matches(rule("CT(?= CHEST)"), "CT CHEST", CHEST_CT) is False
+
+
+def test_a_stored_rule_whose_pattern_re2_refuses_is_listed_with_the_reason(platform):
+    with platform.schema("clinic_a"):
+        legacy = RoutingRule.objects.create(name="saved before RE2", engine_name=NODULE_ENGINE,
+                                            study_description_pattern="CT(?= CHEST)")
+    admin = platform.http("clinic_a", "clinic_admin")
+    try:
+        listed = {rule["id"]: rule for rule in admin.get(RULES).json()["results"]}
+    finally:
+        assert admin.delete(f"{RULES}{legacy.pk}/").status_code == 204
+    assert listed[legacy.pk]["study_description_pattern_error"].startswith("invalid perl operator: (?=")

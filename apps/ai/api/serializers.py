@@ -3,6 +3,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from apps.ai.models import AIJob, RoutingRule
+from apps.ai.routing_patterns import pattern_refusal
 
 
 class AIJobSerializer(serializers.ModelSerializer):
@@ -23,11 +24,17 @@ class AIJobStartSerializer(serializers.Serializer):
 
 
 class RoutingRuleSerializer(serializers.ModelSerializer):
+    # A rule saved before patterns were checked for RE2 matches nothing: say why, so an admin can fix it.
+    study_description_pattern_error = serializers.SerializerMethodField()
+
     class Meta:
         model = RoutingRule
-        fields = ["id", "name", "engine_name", "modality", "body_part", "study_description_pattern", "enabled",
-                  "created_at"]
+        fields = ["id", "name", "engine_name", "modality", "body_part", "study_description_pattern",
+                  "study_description_pattern_error", "enabled", "created_at"]
         read_only_fields = ["id", "created_at"]
+
+    def get_study_description_pattern_error(self, rule: RoutingRule) -> str | None:
+        return pattern_refusal(rule.study_description_pattern)
 
 
 class EngineUpdateSerializer(serializers.Serializer):

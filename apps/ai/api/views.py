@@ -18,7 +18,8 @@ from apps.accounts.authentication import bearer_secret
 from apps.accounts.roles import ADMIN_ROLES, TENANT_ROLES, Role
 from apps.ai import selectors, services
 from apps.ai.api import serializers
-from apps.ai.external import CallbackRefused, external_job_callback
+from apps.ai.api.parsers import CallbackJSONParser
+from apps.ai.external import CallbackRefused, callback_token_matches, external_job_callback
 from apps.ai.models import AIJob, RoutingRule
 from apps.audit.services import Actor
 
@@ -132,12 +133,15 @@ class JobCallbackView(GenericAPIView):
 
     authentication_classes: list[Any] = []
     permission_classes = [AllowAny]
+    parser_classes = [CallbackJSONParser]
     serializer_class = serializers.ExternalCallbackSerializer
 
     def post(self, request: Request, job_id: uuid.UUID) -> Response:
         secret = bearer_secret(request.META.get("HTTP_AUTHORIZATION", ""))
         if not secret:
             raise CallbackRefused("Send 'Authorization: Bearer <callback_token>'.")
+        if not callback_token_matches(job_id=job_id, callback_token=secret):
+            raise CallbackRefused("Unknown job or wrong call-back token.")
         data = serializers.ExternalCallbackSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = external_job_callback(job_id=job_id, callback_token=secret, **data.validated_data)
