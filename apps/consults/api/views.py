@@ -101,6 +101,8 @@ ACTIONS: dict[str, tuple[frozenset[str], type[Serializer] | None, Action]] = {
     "return-for-info": (COORDINATOR_ROLES | READER_ROLES, serializers.QuestionSerializer,
                         lambda r, pk, v: services.consult_return_for_info(route_id=pk, actor=Actor.from_request(r),
                                                                           question=v["question"])),
+    "retry-delivery": (COORDINATOR_ROLES, None,
+                       lambda r, pk, v: services.consult_delivery_retry(route_id=pk, actor=Actor.from_request(r))),
     "claim": (READER_ROLES, None,
               lambda r, pk, v: services.consult_claim(route_id=pk, actor=Actor.from_request(r), radiologist=_user(r))),
     "report": (READER_ROLES, serializers.ReportSerializer,

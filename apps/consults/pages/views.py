@@ -108,6 +108,7 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         "consult": view, "form": form, "attachments": documents, "draft": draft, "presets": WINDOW_PRESETS,
         "images": _granted_images(view) if can_read_images else [],
         "is_reader": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
+        "is_coordinator": request.user.role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN),  # type: ignore[union-attr]
         "mine": view.route.claimed_by == request.user.get_username(),
     })
 
@@ -115,7 +116,7 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) -> HttpResponse:
-    """Accept (coordinator) or claim (radiologist) on the hospital's pages; answer the hospital's
+    """Accept or ask for a new delivery (coordinator), claim (radiologist) on the hospital's pages; answer the hospital's
     question or add a document on the clinic's."""
     role = request.user.role  # type: ignore[union-attr]
     actor = Actor.from_request(request)
@@ -123,6 +124,9 @@ def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) 
     try:
         if action == "accept" and role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN):
             services.consult_accept(route_id=route_id, actor=actor)
+        elif action == "retry-delivery" and role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN):
+            services.consult_delivery_retry(route_id=route_id, actor=actor)
+            messages.success(request, "A new delivery of the report is on its way.")
         elif action == "claim" and role == Role.RADIOLOGIST:
             services.consult_claim(route_id=route_id, actor=actor, radiologist=username)
         elif action == "provide-info" and role in CLINIC_ROLES:
