@@ -94,6 +94,9 @@ def test_a_thumbnail_with_a_viewport_is_not_stored(platform, study):
         headers={"Accept": "image/jpeg"})
 
     assert response.status_code == 200
+    options = RenderOptions.from_query_parameters({"viewport": "77,77", "quality": ""}, media_type="image/jpeg",
+                                                  frame_index=0)
+    assert not storage_for(platform.tenants["clinic_a"]).exists(retrieval.rendered_cache_key(item, options))
     assert _entry_count(platform) == entries_before
 
 

@@ -13,8 +13,8 @@ from apps.archive import selectors
 from apps.audit.models import AuditEvent
 from apps.dicom.status import FailureReason
 from apps.storage.tenant_storage import storage_for
+from apps.uploads import services
 from apps.uploads.models import UploadFile, UploadSession
-from apps.uploads.services import upload_sessions_expire
 from tests.dicomweb.test_stow import on_plan
 from tests.support.dicomweb import ct_study, failures, stow
 from tests.uploads.test_upload_sessions import open_session, send_file
@@ -105,7 +105,7 @@ def test_an_idle_open_session_is_expired_and_its_staged_bytes_deleted(platform):
     before = _staged_bytes(platform)
 
     with platform.schema(TENANT):
-        expired = upload_sessions_expire(idle_seconds=DAY)
+        expired = services.upload_sessions_expire(idle_seconds=DAY)
 
     assert expired >= 1
     body = http.get(f"/api/v1/uploads/{session['id']}/").json()
@@ -120,7 +120,7 @@ def test_an_expired_session_takes_no_more_files(platform):
     http, session, data = _session_with_one_file(platform)
     _idle_for(platform, session["id"], DAY + 60)
     with platform.schema(TENANT):
-        upload_sessions_expire(idle_seconds=DAY)
+        services.upload_sessions_expire(idle_seconds=DAY)
 
     response = send_file(http, session["id"], "two.dcm", data)
 
@@ -133,7 +133,7 @@ def test_a_session_active_within_the_idle_time_is_kept(platform):
     _idle_for(platform, session["id"], DAY - 600)
 
     with platform.schema(TENANT):
-        upload_sessions_expire(idle_seconds=DAY)
+        services.upload_sessions_expire(idle_seconds=DAY)
 
     assert http.get(f"/api/v1/uploads/{session['id']}/").json()["status"] == "open"
 
@@ -144,7 +144,7 @@ def test_receiving_a_file_counts_as_activity(platform):
 
     assert send_file(http, session["id"], "two.dcm", data).status_code == 201
     with platform.schema(TENANT):
-        upload_sessions_expire(idle_seconds=DAY)
+        services.upload_sessions_expire(idle_seconds=DAY)
 
     assert http.get(f"/api/v1/uploads/{session['id']}/").json()["status"] == "open"
 
