@@ -13,10 +13,10 @@ from apps.archive.models import Instance
 from apps.audit.models import AuditEvent
 from apps.storage.tenant_storage import storage_for
 from tests.consults.support import act, consult_in_reading, consult_state, wait_for_state, write_report
-from tests.consults.test_clinic_pages import _signed_in
+from tests.consults.test_clinic_pages import PASSWORD, _csrf, _signed_in
 from tests.factories.dicom_factory import to_part10_bytes
 from tests.support.dicomweb import Study, ct_study, stow
-from tests.support.platform import wait_until
+from tests.support.platform import TenantHttp, wait_until
 
 
 def _study_without_study_id() -> Study:
@@ -109,6 +109,21 @@ def test_the_clinic_page_tells_that_the_report_is_not_delivered_yet(platform, fa
     assert page.status_code == 200
     assert 'id="delivery-failure"' in page.text
     assert failed["delivery_failure"] in page.text
+
+
+def test_the_coordinators_reading_page_shows_the_failure_and_offers_a_new_delivery(platform, failed_delivery):
+    consult_id, failed, _ = failed_delivery
+    browser = TenantHttp(platform.base_url, platform.domains["hospital_b"], None)
+    login = browser.get("/accounts/login/")
+    signed_in = browser.post("/accounts/login/", data={
+        "csrfmiddlewaretoken": _csrf(login), "username": "consult_coordinator-user", "password": PASSWORD,
+        "next": f"/consults/{consult_id}",
+    })
+
+    assert signed_in.status_code == 200
+    assert 'id="delivery-failure"' in signed_in.text
+    assert failed["delivery_failure"] in signed_in.text
+    assert 'id="retry-delivery"' in signed_in.text
 
 
 def test_a_radiologist_may_not_ask_for_a_new_delivery(platform, failed_delivery):

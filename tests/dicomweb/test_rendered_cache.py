@@ -229,3 +229,23 @@ def test_purging_a_deleted_study_forgets_its_cached_renders(platform, cached_ten
         assert RenderedCacheEntry.objects.count() == 0
         assert selectors.storage_usage().rendered_cache_bytes == 0
 
+
+
+def test_the_periodic_sweep_queues_an_eviction_for_each_tenant_over_the_cap_only(platform, cached_tenant,
+                                                                                  monkeypatch):
+    from apps.archive.tasks import rendered_cache_evict_dispatch
+
+    queued = []
+    monkeypatch.setattr("apps.archive.tasks.enqueue", lambda task, **kwargs: queued.append(kwargs["tenant"].slug))
+    with platform.schema("rendered-cache"):
+        total = selectors.storage_usage().rendered_cache_bytes
+
+    with platform.schema(), override_settings(RENDERED_CACHE_MAX_BYTES_PER_TENANT=total - 1):
+        rendered_cache_evict_dispatch()
+    over = list(queued)
+    queued.clear()
+    with platform.schema(), override_settings(RENDERED_CACHE_MAX_BYTES_PER_TENANT=total):
+        rendered_cache_evict_dispatch()
+
+    assert platform.tenants["rendered-cache"].slug in over
+    assert platform.tenants["rendered-cache"].slug not in queued

@@ -41,8 +41,12 @@ def _session_with_one_file(platform):
 
 
 def _idle_for(platform, session_id: str, seconds: int) -> None:
+    """This session idle for `seconds`; every other open session of the tenant active just now (so a
+    sweep touches this one alone, whatever earlier tests left open)."""
     with platform.schema(TENANT):
-        UploadSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now() - timedelta(seconds=seconds))
+        now = timezone.now()
+        UploadSession.objects.filter(status="open").exclude(pk=session_id).update(last_activity_at=now)
+        UploadSession.objects.filter(pk=session_id).update(last_activity_at=now - timedelta(seconds=seconds))
 
 
 def test_staged_bytes_count_toward_usage_while_the_session_is_open(platform):
@@ -67,7 +71,7 @@ def test_a_file_that_would_exceed_the_storage_quota_is_refused_with_a_json_error
     session = open_session(http)
     data = ct_study(1).files[0]
     with platform.schema(TENANT):
-        used = _usage().total_bytes
+        used, staged = _usage().total_bytes, _usage().staged_upload_bytes
 
     with on_plan(platform, platform.tenants[TENANT], storage_bytes_quota=used + len(data) - 1):
         response = send_file(http, session["id"], "one.dcm", data)
@@ -76,7 +80,7 @@ def test_a_file_that_would_exceed_the_storage_quota_is_refused_with_a_json_error
     assert response.json()["code"] == "storage_quota_exceeded"
     assert http.get(f"/api/v1/uploads/{session['id']}/").json()["files_received"] == 0
     with platform.schema(TENANT):
-        assert _usage().total_bytes == used
+        assert _usage().staged_upload_bytes == staged
         assert not UploadFile.objects.filter(session_id=session["id"]).exists()
 
 
@@ -107,7 +111,7 @@ def test_an_idle_open_session_is_expired_and_its_staged_bytes_deleted(platform):
     with platform.schema(TENANT):
         expired = services.upload_sessions_expire(idle_seconds=DAY)
 
-    assert expired >= 1
+    assert expired == 1
     body = http.get(f"/api/v1/uploads/{session['id']}/").json()
     assert body["status"] == "expired"
     assert not storage_for(platform.tenants[TENANT]).exists(staging_key)
@@ -154,3 +158,15 @@ def test_the_idle_sweep_and_the_cache_eviction_run_periodically():
 
     assert {"apps.uploads.tasks.upload_sessions_expire_dispatch",
             "apps.archive.tasks.rendered_cache_evict_dispatch"} <= scheduled
+
+
+def test_the_periodic_sweep_queues_the_expiry_for_every_active_tenant(platform, monkeypatch):
+    from apps.uploads.tasks import upload_sessions_expire_dispatch
+
+    queued = []
+    monkeypatch.setattr("apps.uploads.tasks.enqueue", lambda task, **kwargs: queued.append((task.name, kwargs["tenant"].slug)))
+
+    with platform.schema():
+        upload_sessions_expire_dispatch()
+
+    assert ("apps.uploads.tasks.upload_sessions_expire", platform.tenants[TENANT].slug) in queued

@@ -108,7 +108,7 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         "consult": view, "form": form, "attachments": documents, "draft": draft, "presets": WINDOW_PRESETS,
         "images": _granted_images(view) if can_read_images else [],
         "is_reader": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
-        "is_coordinator": request.user.role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN),  # type: ignore[union-attr]
+        "is_coordinator": getattr(request.user, "role", "") in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN),
         "mine": view.route.claimed_by == request.user.get_username(),
     })
 
