@@ -8,9 +8,12 @@ import io
 
 import pydicom
 import pytest
+from django.db import OperationalError
 
 from apps.archive.models import Instance
 from apps.audit.models import AuditEvent
+from apps.consults import delivery
+from apps.consults.tasks import DELIVERY_MAX_RETRIES, consult_deliver_task
 from apps.storage.tenant_storage import storage_for
 from tests.consults.support import act, consult_in_reading, consult_state, wait_for_state, write_report
 from tests.consults.test_clinic_pages import PASSWORD, _csrf, _signed_in
@@ -124,6 +127,39 @@ def test_the_coordinators_reading_page_shows_the_failure_and_offers_a_new_delive
     assert 'id="delivery-failure"' in signed_in.text
     assert failed["delivery_failure"] in signed_in.text
     assert 'id="retry-delivery"' in signed_in.text
+
+
+def test_a_transient_fault_is_retried_by_the_delivery_task(platform, monkeypatch):
+    attempts = []
+
+    def flaky(*, route_id):
+        attempts.append(route_id)
+        if len(attempts) == 1:
+            raise OperationalError("the database went away for a moment")
+        return "delivered"
+
+    monkeypatch.setattr(delivery, "consult_deliver", flaky)
+
+    result = consult_deliver_task.apply(args=("a-route",))
+
+    assert result.get() == "delivered"
+    assert attempts == ["a-route", "a-route"]
+
+
+def test_a_transient_fault_past_the_last_retry_is_recorded_as_a_failed_delivery(platform, failed_delivery,
+                                                                                  monkeypatch):
+    consult_id, _, _ = failed_delivery
+
+    def still_down(*, route_id):
+        raise OperationalError("the database is still away")
+
+    monkeypatch.setattr(delivery, "consult_deliver", still_down)
+    with platform.schema("clinic_a"):
+        outcome = consult_deliver_task.apply(args=(consult_id,), retries=DELIVERY_MAX_RETRIES).get()
+
+    assert outcome == "failed"
+    failure = consult_state(platform, consult_id)["delivery_failure"]
+    assert failure == f"Still failing after {DELIVERY_MAX_RETRIES + 1} attempts: OperationalError: the database is still away"
 
 
 def test_a_radiologist_may_not_ask_for_a_new_delivery(platform, failed_delivery):
