@@ -197,6 +197,9 @@ def upload_session_finish(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
         session = _open_session_for_update(session_id)
         if session.status == UploadSessionStatus.CANCELLED:
             raise Conflict("This upload session was cancelled.", code="upload_cancelled")
+        if session.status == UploadSessionStatus.EXPIRED:
+            raise Conflict("This upload session expired after receiving nothing for too long; its files were "
+                           "deleted. Open a new session.", code="upload_expired")
         if session.status != UploadSessionStatus.OPEN:
             return session
         if session.files_received == 0:

@@ -132,6 +132,18 @@ def test_an_expired_session_takes_no_more_files(platform):
     assert response.json()["code"] == "upload_not_open"
 
 
+def test_an_expired_session_cannot_be_finished(platform):
+    http, session, _ = _session_with_one_file(platform)
+    _idle_for(platform, session["id"], DAY + 60)
+    with platform.schema(TENANT):
+        services.upload_sessions_expire(idle_seconds=DAY)
+
+    response = http.post(f"/api/v1/uploads/{session['id']}/finish/")
+
+    assert response.status_code == 409
+    assert response.json()["code"] == "upload_expired"
+
+
 def test_a_session_active_within_the_idle_time_is_kept(platform):
     http, session, _ = _session_with_one_file(platform)
     _idle_for(platform, session["id"], DAY - 600)
