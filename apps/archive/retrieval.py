@@ -27,6 +27,8 @@ from typing import Literal
 
 import pydicom
 from django.conf import settings
+from django.db import DatabaseError
+from kombu.exceptions import OperationalError as KombuOperationalError
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
@@ -229,16 +231,24 @@ def _cached(storage: TenantStorage, instance: InstanceFile, key: str, *, in_stor
 def _record_entry(instance: InstanceFile, key: str, size: int) -> None:
     from apps.archive.services.storage_extras import rendered_cache_entry_record
 
-    total = rendered_cache_entry_record(object_key=key, instance_object_key=instance.object_key, size_bytes=size)
+    try:
+        total = rendered_cache_entry_record(object_key=key, instance_object_key=instance.object_key, size_bytes=size)
+    except DatabaseError:
+        # The image is answered all the same; an object no row names is counted when next served.
+        logger.warning("Could not record rendered cache entry %s", key, exc_info=True)
+        return
     cap = settings.RENDERED_CACHE_MAX_BYTES_PER_TENANT
     if total is not None and total > cap and total - size <= cap:
         # This write took the cache over its cap: evict in the background (the periodic sweep
-        # catches any other case).
+        # catches any other case, a message lost to a broker outage included).
         from apps.archive.tasks import rendered_cache_evict
         from tenants.deployment import WorkKind
         from tenants.queues import current_tenant, enqueue
 
-        enqueue(rendered_cache_evict, tenant=current_tenant(), work=WorkKind.INGEST)
+        try:
+            enqueue(rendered_cache_evict, tenant=current_tenant(), work=WorkKind.INGEST)
+        except (KombuOperationalError, OSError):
+            logger.warning("Could not queue the rendered cache eviction; the periodic sweep will", exc_info=True)
 
 
 def _remember(storage: TenantStorage, instance: InstanceFile, key: str, data: bytes, media_type: str,

@@ -249,3 +249,20 @@ def test_the_periodic_sweep_queues_an_eviction_for_each_tenant_over_the_cap_only
 
     assert platform.tenants["rendered-cache"].slug in over
     assert platform.tenants["rendered-cache"].slug not in queued
+
+
+def test_an_image_is_answered_when_its_cache_entry_cannot_be_recorded(platform, study, monkeypatch):
+    from django.db import OperationalError
+
+    def database_away(**_):
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr("apps.archive.services.storage_extras.rendered_cache_entry_record", database_away)
+    item = _files(platform, "clinic_a", study)[2]
+    png = RenderOptions.from_query_parameters({}, media_type="image/png", frame_index=0)
+    retrieval._rendered_memory.clear()  # as in a process that has not served it from memory
+
+    with platform.schema("clinic_a"):
+        data, _ = retrieval.rendered(storage_for(platform.tenants["clinic_a"]), item, png)
+
+    assert data.startswith(b"\x89PNG\r\n\x1a\n")
