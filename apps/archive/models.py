@@ -177,3 +177,36 @@ class ArchiveUsage(models.Model):
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(id=1), name="archive_usage_single_row")]
+
+
+class StorageExtrasUsage(models.Model):
+    """What the tenant keeps in storage besides its archive: the rendered cache and the bytes of
+    upload sessions not ingested yet. One row (id 1). Both count toward the storage quota
+    (apps.archive.selectors.storage_usage). Kept apart from ArchiveUsage so that recording a cached
+    image or a staged file never waits behind an ingest holding the archive meter's lock."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    rendered_cache_bytes = models.BigIntegerField(default=0)
+    rendered_cache_entries = models.BigIntegerField(default=0)
+    staged_upload_bytes = models.BigIntegerField(default=0)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=Q(id=1), name="storage_extras_usage_single_row")]
+
+
+class RenderedCacheEntry(models.Model):
+    """One image of the rendered cache in the tenant's storage (a canonical render: see
+    apps.archive.retrieval). The rows let the cache be held under its per-tenant cap by evicting
+    the least recently used entries, and let its bytes be counted."""
+
+    object_key = models.CharField(max_length=500, unique=True)
+    # The stored instance it was rendered from: purged with it.
+    instance_object_key = models.CharField(max_length=400, db_index=True)
+    size_bytes = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Refreshed at most once a minute per entry when it is served from storage (see retrieval).
+    last_used_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["last_used_at", "id"], name="rendered_cache_lru")]

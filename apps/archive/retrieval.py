@@ -1,10 +1,17 @@
 """Reading archived instances back from object storage: original bytes, frames, rendered images.
 
-Rendered frames and thumbnails are cached twice: in the tenant's storage beside the instance they
-come from (``…/<upload>/rendered/…``, removed with it), and in a small per-process memory cache.
-Both are keyed by the stored copy (its object key, so by its content) and the normalised rendering
-parameters, so a cached image can never be stale. Cache writes to storage happen in a background
-thread: a cold request does not wait for them.
+Only canonical renders are kept in the tenant's storage: what a viewer's plain request or the
+warm-ahead task asks for (a frame with the object's own window and the default size and quality, in
+JPEG or PNG) and the default-size thumbnails. They live beside the instance they come from
+(``…/<upload>/rendered/…``, removed with it), each recorded as a RenderedCacheEntry so that their
+bytes count toward the tenant's storage usage and the cache is held under its per-tenant cap
+(apps.archive.services.storage_extras). A render with ad-hoc parameters (window, viewport,
+quality, a thumbnail viewport) is made on the fly and never stored: the number of parameter sets
+is unbounded, and storing each would grow the tenant's storage for good.
+
+Every render, canonical or not, may also sit in a small per-process memory cache, bounded in
+bytes. Both caches are keyed by the stored copy (its object key, so by its content) and the
+normalised rendering parameters, so a cached image can never be stale.
 """
 
 from __future__ import annotations
@@ -15,18 +22,20 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Literal
 
 import pydicom
 from django.conf import settings
+from django.db import DatabaseError
+from kombu.exceptions import OperationalError as KombuOperationalError
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 
 from apps.archive.keys import derived_key
 from apps.archive.selectors import InstanceFile
 from apps.core.errors import DomainError
-from apps.dicom.rendering import RenderOptions, render_frame, render_thumbnail
+from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderOptions, render_frame, render_thumbnail
 from apps.dicom.transcode import (
     Frame,
     decode_frame_to_uncompressed,
@@ -87,7 +96,6 @@ class _ByteLru:
 
 _rendered_memory = _ByteLru(settings.RENDERED_MEMORY_CACHE_BYTES)
 _multiframe_memory = _ByteLru(settings.RENDERED_MEMORY_CACHE_BYTES)
-_cache_writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rendered-cache")
 
 
 def _memory_key(relative_key: str) -> tuple[str, str]:
@@ -176,6 +184,13 @@ def default_rendered_options() -> RenderOptions:
     )
 
 
+def is_canonical_render(options: RenderOptions) -> bool:
+    """True for what a viewer's plain `/rendered` or `/frames/{n}/rendered` asks for (any frame,
+    JPEG or PNG, no window, viewport or quality): the renders worth keeping in storage."""
+    return options == replace(default_rendered_options(), media_type=options.media_type,
+                              frame_index=options.frame_index)
+
+
 def rendered_cache_key(instance: InstanceFile, options: RenderOptions) -> str:
     """Where the frame rendered with `options` is cached, beside the instance's object."""
     return derived_key(instance.object_key, _rendered_name(options))
@@ -193,10 +208,10 @@ def rendered_etag(instance: InstanceFile, name: str) -> str:
     return hashlib.sha256(f"{instance.sha256}:{instance.object_key}:{name}".encode()).hexdigest()[:32]
 
 
-def _cached(storage: TenantStorage, key: str) -> bytes | None:
+def _cached(storage: TenantStorage, instance: InstanceFile, key: str, *, in_storage: bool) -> bytes | None:
     memory_key = _memory_key(key)
     data = _rendered_memory.get(memory_key)
-    if data is not None:
+    if data is not None or not in_storage:
         return data
     try:
         data = storage.get_bytes(key)
@@ -208,62 +223,89 @@ def _cached(storage: TenantStorage, key: str) -> bytes | None:
     if not data:  # an entry cut short by a power cut before its write reached the disk
         return None
     _rendered_memory.put(memory_key, data)
+    # Refreshes the entry's last use for the eviction order (and counts an object no row names yet).
+    _record_entry(instance, key, len(data))
     return data
 
 
-def _remember(storage: TenantStorage, key: str, data: bytes, media_type: str, *, wait: bool) -> None:
-    _rendered_memory.put(_memory_key(key), data)
+def _record_entry(instance: InstanceFile, key: str, size: int) -> None:
+    from apps.archive.services.storage_extras import rendered_cache_entry_record
 
-    def write() -> None:
+    try:
+        total = rendered_cache_entry_record(object_key=key, instance_object_key=instance.object_key, size_bytes=size)
+    except DatabaseError:
+        # The image is answered all the same; an object no row names is counted when next served.
+        logger.warning("Could not record rendered cache entry %s", key, exc_info=True)
+        return
+    cap = settings.RENDERED_CACHE_MAX_BYTES_PER_TENANT
+    if total is not None and total > cap and total - size <= cap:
+        # This write took the cache over its cap: evict in the background (the periodic sweep
+        # catches any other case, a message lost to a broker outage included).
+        from apps.archive.tasks import rendered_cache_evict
+        from tenants.deployment import WorkKind
+        from tenants.queues import current_tenant, enqueue
+
         try:
-            # Derived and re-made on a miss: not worth an fsync (an entry lost in a power cut, or left
-            # empty, is rendered again; see _cached).
-            storage.put_bytes(key, data, content_type=media_type, sync=False)
-        except (OSError, StorageUnavailable):
-            logger.warning("Could not cache rendered image at %s", key, exc_info=True)
-
-    if wait:
-        write()
-    else:
-        _cache_writer.submit(write)
+            enqueue(rendered_cache_evict, tenant=current_tenant(), work=WorkKind.INGEST)
+        except (KombuOperationalError, OSError):
+            logger.warning("Could not queue the rendered cache eviction; the periodic sweep will", exc_info=True)
 
 
-def rendered(
-    storage: TenantStorage, instance: InstanceFile, options: RenderOptions, *, wait_for_cache: bool = True
-) -> tuple[bytes, str]:
+def _remember(storage: TenantStorage, instance: InstanceFile, key: str, data: bytes, media_type: str,
+              *, in_storage: bool) -> None:
+    """Keep a render in this process's memory and, when canonical, in the tenant's storage.
+
+    The storage write is done before answering: each web worker process keeps only its own memory
+    LRU, so a viewer's next request, served by another process, must find it in storage (measured:
+    an asynchronous write made warm requests render again).
+    """
+    _rendered_memory.put(_memory_key(key), data)
+    if not in_storage or settings.RENDERED_CACHE_MAX_BYTES_PER_TENANT <= 0:
+        return
+    try:
+        # Derived and re-made on a miss: not worth an fsync (an entry lost in a power cut, or left
+        # empty, is rendered again; see _cached).
+        storage.put_bytes(key, data, content_type=media_type, sync=False)
+    except (OSError, StorageUnavailable):
+        logger.warning("Could not cache rendered image at %s", key, exc_info=True)
+        return
+    _record_entry(instance, key, len(data))
+
+
+def rendered(storage: TenantStorage, instance: InstanceFile, options: RenderOptions) -> tuple[bytes, str]:
     """The rendered frame (PS3.18 §10.4.1.1.3) and its ETag, from the cache or rendered now.
 
-    The cached copy is written to storage before answering by default: each web worker process
-    keeps only its own memory LRU, so a viewer's next request, served by another process, must find
-    it in storage (measured: the asynchronous write made warm requests render again).
+    Only a canonical render (`is_canonical_render`) is read from and written to storage.
 
     Raises RenderingNotPossible / RenderingParameterError from the renderer.
     """
     name = _rendered_name(options)
     key = derived_key(instance.object_key, name)
     etag = rendered_etag(instance, name)
-    data = _cached(storage, key)
+    canonical = is_canonical_render(options)
+    data = _cached(storage, instance, key, in_storage=canonical)
     if data is None:
         dataset = read_dataset(storage, instance)
         data = render_frame(dataset, options)
-        _remember(storage, key, data, options.media_type, wait=wait_for_cache)
+        _remember(storage, instance, key, data, options.media_type, in_storage=canonical)
     return data, etag
 
 
 def thumbnail(
     storage: TenantStorage, instance: InstanceFile, *, size: int, media_type: Literal["image/jpeg", "image/png"],
-    wait_for_cache: bool = True,
 ) -> tuple[bytes, str]:
-    """A thumbnail of the instance's middle frame (PS3.18 §10.4.1.1.4), cached like rendered frames."""
+    """A thumbnail of the instance's middle frame (PS3.18 §10.4.1.1.4), cached like rendered frames
+    (in storage at the default size only)."""
     extension = "png" if media_type == "image/png" else "jpg"
     name = f"thumbnail/{size}.{extension}"
     key = derived_key(instance.object_key, name)
     etag = rendered_etag(instance, name)
-    data = _cached(storage, key)
+    canonical = size == DEFAULT_THUMBNAIL_SIZE
+    data = _cached(storage, instance, key, in_storage=canonical)
     if data is None:
         dataset = read_dataset(storage, instance)
         data = render_thumbnail(dataset, size=size, media_type=media_type)
-        _remember(storage, key, data, media_type, wait=wait_for_cache)
+        _remember(storage, instance, key, data, media_type, in_storage=canonical)
     return data, etag
 
 

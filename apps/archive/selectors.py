@@ -22,7 +22,7 @@ from apps.archive.attributes import (
     attributes_of,
     levels_up_to,
 )
-from apps.archive.models import Instance, Series, Study
+from apps.archive.models import ArchiveUsage, Instance, Series, StorageExtrasUsage, Study
 from apps.dicom.matching import (
     Criterion,
     MatchKind,
@@ -358,3 +358,29 @@ def series_thumbnail_candidates(*, study_id: int, series_ids: list[int]) -> list
 
 def study_uid_of(study_id: int) -> str | None:
     return Study.objects.filter(pk=study_id, deleted_at__isnull=True).values_list("study_instance_uid", flat=True).first()
+
+
+@dataclass(frozen=True)
+class StorageUsage:
+    """The tenant's bytes in storage as its storage quota counts them."""
+
+    archive_bytes: int
+    rendered_cache_bytes: int
+    staged_upload_bytes: int
+
+    @property
+    def extras_bytes(self) -> int:
+        return self.rendered_cache_bytes + self.staged_upload_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        return self.archive_bytes + self.extras_bytes
+
+
+def storage_usage() -> StorageUsage:
+    """Archive, rendered cache and staged uploads of the current tenant (two one-row reads, no lock)."""
+    archive = ArchiveUsage.objects.filter(pk=1).values_list("stored_bytes", flat=True).first()
+    extras = StorageExtrasUsage.objects.filter(pk=1).values_list("rendered_cache_bytes", "staged_upload_bytes").first()
+    rendered_cache, staged = extras or (0, 0)
+    return StorageUsage(archive_bytes=int(archive or 0), rendered_cache_bytes=int(rendered_cache),
+                        staged_upload_bytes=int(staged))

@@ -52,8 +52,7 @@ def study_derivatives_warm(study_id: int, series_ids: list[int]) -> int:
         if retrieval.thumbnail_is_cached(storage, instance, size=DEFAULT_THUMBNAIL_SIZE, media_type="image/jpeg"):
             continue
         try:
-            retrieval.thumbnail(storage, instance, size=DEFAULT_THUMBNAIL_SIZE, media_type="image/jpeg",
-                                wait_for_cache=True)
+            retrieval.thumbnail(storage, instance, size=DEFAULT_THUMBNAIL_SIZE, media_type="image/jpeg")
         except (RenderingNotPossible, retrieval.InstanceUnreadable) as error:
             logger.info("No thumbnail for %s: %s", instance.sop_instance_uid, error)
             continue
@@ -91,6 +90,14 @@ def study_rendered_warm(study_id: int) -> int:
     return rendered
 
 
+@shared_task(name="apps.archive.tasks.rendered_cache_evict", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+             retry_backoff=True, max_retries=3, soft_time_limit=600)
+def rendered_cache_evict() -> dict[str, int]:
+    """Hold the tenant's rendered cache under RENDERED_CACHE_MAX_BYTES_PER_TENANT (least recently used first)."""
+    evicted = services.rendered_cache_evict(max_bytes=settings.RENDERED_CACHE_MAX_BYTES_PER_TENANT)
+    return {"entries": evicted.entries, "bytes": evicted.bytes}
+
+
 @shared_task(name="apps.archive.tasks.studies_mark_stable", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
              retry_backoff=True, max_retries=3)
 def studies_mark_stable(stable_after_seconds: int | None = None) -> list[str]:
@@ -126,3 +133,18 @@ def deleted_purge_dispatch() -> int:
     for tenant in tenants:
         enqueue(deleted_purge, tenant=tenant, work=WorkKind.INGEST)
     return len(tenants)
+
+
+@shared_task(name="apps.archive.tasks.rendered_cache_evict_dispatch", acks_late=True)
+def rendered_cache_evict_dispatch() -> int:
+    """Periodic: queue `rendered_cache_evict` for every active tenant whose rendered cache is over its cap
+    (a one-row read each): catches what the post-write trigger missed (a lost message, a lowered cap)."""
+    cap = settings.RENDERED_CACHE_MAX_BYTES_PER_TENANT
+    queued = 0
+    for tenant in tenants_active():
+        with tenant_context(tenant):
+            over = selectors.storage_usage().rendered_cache_bytes > cap
+        if over:
+            enqueue(rendered_cache_evict, tenant=tenant, work=WorkKind.INGEST)
+            queued += 1
+    return queued

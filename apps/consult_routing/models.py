@@ -65,6 +65,10 @@ class ConsultRoute(models.Model):
     accepted_at = models.DateTimeField(null=True, blank=True)
     finalized_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    # The last delivery of the report to the clinic that failed for good, and why (cleared when a
+    # retry is asked for or the delivery succeeds): a finalized consult never waits silently.
+    delivery_failure = models.CharField(max_length=500, blank=True, default="")
+    delivery_failed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -5,6 +5,12 @@ Runs in the clinic's schema (a `workflow` task of the clinic tenant). Idempotent
 derived from the consult and the report version, and its bytes from the signed report alone, so a
 re-run after a crash finds the SR already stored (or stores identical bytes, which the archive
 accepts as the same instance) and never makes a second one.
+
+A delivery that cannot succeed (the study's objects unreadable, the archive refusing the SR, the
+SR not buildable from the study's headers) is recorded on the consult with its reason by
+`consult_delivery_failure_record`, audited on both sides and told to the people concerned; the
+consult stays `finalized` (or `amended`) and a coordinator asks for a new attempt with
+`consult_delivery_retry` (docs/consults.md).
 """
 
 from __future__ import annotations
@@ -12,11 +18,14 @@ from __future__ import annotations
 import io
 import uuid
 from datetime import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 
+from apps.accounts.roles import Role
 from apps.archive.models import Instance
 from apps.archive.retrieval import read_dataset
 from apps.archive.selectors import instances_for_retrieval
@@ -41,6 +50,11 @@ DELIVERY_ACTOR = Actor.system("consult-delivery")
 class DeliveryFailed(DomainError):
     code = "delivery_failed"
     status = 500
+
+
+# Who hears that a delivery failed: the hospital's people who can ask for it again, the clinic's admins.
+_HOSPITAL_DELIVERY_ROLES = frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN})
+_CLINIC_DELIVERY_ROLES = frozenset({Role.CLINIC_ADMIN})
 
 
 def report_pdf_key(route_id: uuid.UUID | str, version: int) -> str:
@@ -82,29 +96,28 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
 
         pdf_key = report_pdf_key(route.pk, version)
         if not storage.exists(pdf_key):
-            document = ReportDocument(
-                hospital_name=route.hospital.name, clinic_name=route.clinic.name,
-                patient_name=str(first.get("PatientName", "")), patient_id=str(first.get("PatientID", "")),
-                study_date=str(first.get("StudyDate", "")), study_description=str(first.get("StudyDescription", "")),
-                modalities=route.modalities.replace("\\", ", "), clinical_question=request.clinical_question,
-                findings=report["findings"], impression=report["impression"],
-                recommendations=report["recommendations"], key_image_sop_instance_uids=key_images,
-                signed_by=report["signed_by"], signed_at=report["signed_at"], version=version,
-                is_addendum=report["kind"] == "addendum", content_sha256=report["content_sha256"],
+            document = _report_document(
+                route=route, request=request, report=report, first=first, key_images=key_images, version=version,
             )
-            storage.put_bytes(pdf_key, report_pdf_bytes(document), content_type="application/pdf")
+            storage.put_bytes(pdf_key, _pdf_bytes(document), content_type="application/pdf")
 
         series_uid, sop_uid = report_sr_uids(route.pk, version)
         if not Instance.objects.filter(sop_instance_uid=sop_uid, deleted_at__isnull=True).exists():
-            sr = build_report_sr(
-                report=SignedReport(
-                    findings=report["findings"], impression=report["impression"],
-                    recommendations=report["recommendations"], signed_by=report["signed_by"], signed_at=signed_at,
-                    institution_name=route.hospital.name, version=version, is_addendum=report["kind"] == "addendum",
-                ),
-                source_datasets=evidence, key_image_sop_instance_uids=key_images,
-                series_instance_uid=series_uid, sop_instance_uid=sop_uid,
-            )
+            try:
+                sr = build_report_sr(
+                    report=SignedReport(
+                        findings=report["findings"], impression=report["impression"],
+                        recommendations=report["recommendations"], signed_by=report["signed_by"],
+                        signed_at=signed_at, institution_name=route.hospital.name, version=version,
+                        is_addendum=report["kind"] == "addendum",
+                    ),
+                    source_datasets=evidence, key_image_sop_instance_uids=key_images,
+                    series_instance_uid=series_uid, sop_instance_uid=sop_uid,
+                )
+            except (ValueError, TypeError, AttributeError) as error:
+                # The builder validates what it copies from the study's headers; a header it cannot
+                # use is a fact about this study, not a passing fault: record it, do not retry.
+                raise DeliveryFailed(f"The report SR could not be built from the study's headers: {error}") from error
             stored = instances_store(parts=[StreamPart(io.BytesIO(report_sr_bytes(sr)))], actor=DELIVERY_ACTOR,
                                      via="consult-report")
             if stored.failed or not stored.stored:
@@ -117,6 +130,7 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
         request.save(update_fields=["report_pdf_key", "report_sr_sop_instance_uid", "delivered_version"])
         before = route.state
         route.state = next_state(route.state, "deliver")
+        route.delivery_failure, route.delivery_failed_at = "", None
         now = timezone.now()
         route.delivered_at = route.closed_at = now
         route.grant_expires_at = now + grant_grace()
@@ -146,3 +160,63 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
     return "delivered"
 
 
+def _report_document(
+    *, route: ConsultRoute, request: ClinicConsult, report: dict[str, Any], first: Dataset, key_images: list[str],
+    version: int,
+) -> ReportDocument:
+    return ReportDocument(
+        hospital_name=route.hospital.name, clinic_name=route.clinic.name,
+        patient_name=str(first.get("PatientName", "")), patient_id=str(first.get("PatientID", "")),
+        study_date=str(first.get("StudyDate", "")), study_description=str(first.get("StudyDescription", "")),
+        modalities=route.modalities.replace("\\", ", "), clinical_question=request.clinical_question,
+        findings=report["findings"], impression=report["impression"],
+        recommendations=report["recommendations"], key_image_sop_instance_uids=key_images,
+        signed_by=report["signed_by"], signed_at=report["signed_at"], version=version,
+        is_addendum=report["kind"] == "addendum", content_sha256=report["content_sha256"],
+    )
+
+
+def _pdf_bytes(document: ReportDocument) -> bytes:
+    try:
+        return report_pdf_bytes(document)
+    except (ValueError, TypeError) as error:
+        raise DeliveryFailed(f"The report PDF could not be made: {error}") from error
+
+
+def consult_delivery_failure_record(*, route_id: uuid.UUID | str, reason: str) -> str:
+    """Record that delivering the consult's report failed for good: the reason on the consult (both
+    sides see it in the API and on their pages), an audit row on each side, and an email to the
+    hospital's coordinators and admins and to the clinic's requester and admins.
+
+    Runs in the clinic's schema, like the delivery. A consult delivered meanwhile is left alone.
+    """
+    reason = reason.strip()[:500] or "The delivery failed."
+    with transaction.atomic():
+        route = ConsultRoute.objects.select_for_update().select_related("clinic", "hospital").filter(
+            pk=route_id, clinic=current_tenant()).first()
+        if route is None:
+            return "gone"
+        if route.state not in (ConsultState.FINALIZED, ConsultState.AMENDED):
+            return f"not_deliverable_{route.state}"
+        route.delivery_failure, route.delivery_failed_at = reason, timezone.now()
+        route.save(update_fields=["delivery_failure", "delivery_failed_at", "updated_at"])
+        detail = {"state": route.state, "version": route.report_version, "reason": reason}
+        audit_record(action="consult.delivery_failed", actor=DELIVERY_ACTOR, object_type="consult",
+                     object_id=route.pk, detail=detail)
+        requested_by = ClinicConsult.objects.filter(route_id=route.pk).values_list("requested_by", flat=True).first()
+        users_email_on_commit(
+            route.clinic, subject=f"Consult report from {route.hospital.name} not delivered yet",
+            body=f"The report of consult {route.pk} could not be delivered to your archive: {reason} "
+                 f"{route.hospital.name} has been told and can send it again.",
+            roles=_CLINIC_DELIVERY_ROLES, usernames=(requested_by,) if requested_by else (),
+        )
+    with transaction.atomic(), in_tenant(route.hospital):
+        audit_record(action="consult.delivery_failed", actor=DELIVERY_ACTOR, object_type="consult",
+                     object_id=route.pk, detail=detail)
+        users_email_on_commit(
+            route.hospital, subject=f"Consult {route.pk}: report delivery to {route.clinic.name} failed",
+            body=f"The signed report could not be delivered: {reason} Ask for a new delivery on the consult "
+                 "once the cause is fixed.",
+            roles=_HOSPITAL_DELIVERY_ROLES,
+        )
+    return "failed"

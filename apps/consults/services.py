@@ -26,7 +26,7 @@ from apps.consult_routing.models import PRIORITY_RANK, ConsultRoute, ConsultStat
 from apps.consults.grants import grant_grace, in_tenant
 from apps.consults.models import ClinicConsult, HospitalConsult, ReportKind, ReportVersion
 from apps.consults.notifications import users_email_on_commit
-from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES, next_state
+from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES, InvalidTransition, next_state
 from apps.consults.webhooks import webhooks_emit
 from apps.core.errors import Forbidden, InvalidInput, NotFound, StudyNotFound
 from tenants.models import ReferralLink, TenantKind, TenantStatus
@@ -364,6 +364,29 @@ def report_sign(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) ->
     _move(route, "sign", actor=actor, detail={"version": version.version}, also_audit_other_side=True)
     _sign(route, version, radiologist)
     return version
+
+
+@transaction.atomic
+def consult_delivery_retry(*, route_id: uuid.UUID | str, actor: Actor) -> ConsultRoute:
+    """Ask for a new delivery of the signed report (by the hospital's coordinator or admin), e.g.
+    after a failed one was recorded and its cause fixed. The failure is cleared, both sides audit
+    the request, and the delivery task is queued on the clinic's workflow queue."""
+    route = _locked_route(route_id, side="hospital")
+    if route.state not in (ConsultState.FINALIZED, ConsultState.AMENDED):
+        raise InvalidTransition(f"A consult that is {route.state} has no report waiting for delivery.")
+    previous_failure = route.delivery_failure
+    route.delivery_failure, route.delivery_failed_at = "", None
+    route.save(update_fields=["delivery_failure", "delivery_failed_at", "updated_at"])
+    detail = {"state": route.state, "version": route.report_version, "previous_failure": previous_failure}
+    audit_record(action="consult.delivery_retry", actor=actor, object_type="consult", object_id=route.pk,
+                 detail=detail)
+    with in_tenant(route.clinic):
+        audit_record(action="consult.delivery_retry", actor=actor, object_type="consult", object_id=route.pk,
+                     detail={**detail, "by_tenant": route.hospital.slug})
+    from apps.consults.tasks import consult_deliver_task
+
+    enqueue_on_commit(consult_deliver_task, tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
+    return route
 
 
 @transaction.atomic

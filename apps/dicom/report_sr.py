@@ -26,6 +26,14 @@ IMPRESSION = Code("121073", "DCM", "Impression")
 RECOMMENDATION = Code("121075", "DCM", "Recommendation")
 KEY_IMAGE = Code("121200", "DCM", "Illustration of Finding")
 
+# Type 2 attributes of the Patient and General Study modules (PS3.3 C.7.1.1, C.7.2.1) that the SR
+# copies from its evidence. Type 2 means present but possibly empty, and real studies often lack
+# them altogether (StudyID most of all): a missing one is carried into the SR as an empty value.
+_TYPE_2_COPIED_FROM_EVIDENCE = (
+    "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime", "AccessionNumber",
+    "StudyID", "ReferringPhysicianName",
+)
+
 
 @dataclass(frozen=True)
 class SignedReport:
@@ -77,7 +85,7 @@ def build_report_sr(
     root.ContentSequence = hd.sr.ContentSequence(children)
 
     key_images = [by_uid[uid] for uid in key_image_sop_instance_uids]
-    evidence = key_images or [source_datasets[0]]
+    evidence = [_with_type_2_attributes(dataset) for dataset in key_images or [source_datasets[0]]]
     sr = hd.sr.ComprehensiveSR(
         evidence=evidence,
         content=root,
@@ -102,6 +110,19 @@ def build_report_sr(
     for item in sr.VerifyingObserverSequence:
         item.VerificationDateTime = report.signed_at.strftime("%Y%m%d%H%M%S")
     return sr
+
+
+def _with_type_2_attributes(source: Dataset) -> Dataset:
+    """A header copy of `source` in which every Type 2 attribute the SR copies is present (empty
+    when the source lacks it); `source` itself is left as it is."""
+    header = Dataset()
+    for element in source:
+        if element.keyword != "PixelData":
+            header.add(element)
+    for keyword in _TYPE_2_COPIED_FROM_EVIDENCE:
+        if keyword not in header:
+            setattr(header, keyword, "")
+    return header
 
 
 def _person_name(username: str) -> str:

@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class UploadSessionStatus(models.TextChoices):
@@ -15,6 +16,7 @@ class UploadSessionStatus(models.TextChoices):
     PROCESSING = "processing", "Processing"
     COMPLETED = "completed", "Completed"
     CANCELLED = "cancelled", "Cancelled"
+    EXPIRED = "expired", "Expired: no file received for too long"
 
 
 class UploadFileStatus(models.TextChoices):
@@ -37,6 +39,9 @@ class UploadSession(models.Model):
     status = models.CharField(max_length=16, choices=UploadSessionStatus.choices, default=UploadSessionStatus.OPEN)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Opened or last received a file: an open session idle for UPLOAD_SESSION_IDLE_EXPIRY_SECONDS
+    # is expired and its staged bytes deleted (apps.uploads.services.upload_sessions_expire).
+    last_activity_at = models.DateTimeField(default=timezone.now)
     files_received = models.IntegerField(default=0)
     bytes_received = models.BigIntegerField(default=0)
     files_done = models.IntegerField(default=0)
@@ -46,6 +51,9 @@ class UploadSession(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["last_activity_at"], condition=models.Q(status="open"), name="upload_session_idle"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key"],

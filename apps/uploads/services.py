@@ -1,4 +1,11 @@
-"""Upload-session use cases: open, receive a file, finish (queue the ingest), process, cancel."""
+"""Upload-session use cases: open, receive a file, finish (queue the ingest), process, cancel, expire.
+
+Bytes staged by an open session count toward the tenant's storage quota (StorageExtrasUsage): a
+file that would take the tenant over it is refused. They stop counting when the session is
+finished (its files become archive bytes, checked again by the archive's own quota), cancelled
+or expired (its staged bytes deleted). An open session that received nothing for
+UPLOAD_SESSION_IDLE_EXPIRY_SECONDS is expired by a periodic sweep (docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +14,18 @@ import re
 import tempfile
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Sum
 from django.utils import timezone
 
 from apps.accounts.models import User
+from apps.archive.models import StorageExtrasUsage
+from apps.archive.selectors import storage_usage
+from apps.archive.services.storage_extras import staged_upload_bytes_change
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from apps.storage.backends import ObjectNotFound
@@ -28,7 +39,7 @@ from apps.uploads.models import (
     UploadSessionStatus,
 )
 from apps.uploads.zip_reader import UnsafeArchive, ZipLimits, is_zip, iter_zip_members
-from tenants.deployment import WorkKind
+from tenants.deployment import WorkKind, policy_for
 from tenants.queues import current_tenant, enqueue_on_commit
 
 logger = logging.getLogger(__name__)
@@ -71,6 +82,25 @@ def ingest_one(*, stream: BinaryIO, actor: Actor) -> IngestOutcome:
 class UploadTooLarge(DomainError):
     code = "upload_too_large"
     status = 413
+
+
+class StorageQuotaExceeded(DomainError):
+    code = "storage_quota_exceeded"
+    status = 413
+
+
+def _refuse_over_storage_quota(*, incoming_bytes: int) -> None:
+    """Raise StorageQuotaExceeded when `incoming_bytes` more would take the tenant over its storage
+    quota (archive, rendered cache and staged uploads together)."""
+    limit = policy_for(current_tenant()).quotas().storage_bytes
+    if limit is None:
+        return
+    used = storage_usage().total_bytes
+    if used + incoming_bytes > limit:
+        raise StorageQuotaExceeded(
+            f"The plan's storage quota of {limit} bytes would be exceeded ({used} bytes are in use, "
+            f"staged uploads included); nothing was stored."
+        )
 
 
 def display_name(raw_name: str) -> str:
@@ -126,6 +156,8 @@ def upload_file_receive(*, session_id: uuid.UUID, name: str, stream: BinaryIO, a
         raise NotFound("No such upload session.", code="upload_not_found")
     if session.status != UploadSessionStatus.OPEN:
         raise Conflict("This upload session no longer accepts files.", code="upload_not_open")
+    # A tenant already at its quota is refused before a byte is read.
+    _refuse_over_storage_quota(incoming_bytes=1)
     staging_key = f"uploads/{session.pk}/{uuid.uuid4().hex}"
     storage = storage_for(current_tenant())
     reader = _CountingLimitReader(stream, settings.UPLOAD_MAX_FILE_BYTES)
@@ -135,12 +167,18 @@ def upload_file_receive(*, session_id: uuid.UUID, name: str, stream: BinaryIO, a
             session = _open_session_for_update(session.pk)
             if session.status != UploadSessionStatus.OPEN:
                 raise Conflict("This upload session no longer accepts files.", code="upload_not_open")
+            # The staged-bytes row, locked: concurrent files of the tenant are checked one after another.
+            StorageExtrasUsage.objects.get_or_create(pk=1)
+            StorageExtrasUsage.objects.select_for_update().filter(pk=1).first()
+            _refuse_over_storage_quota(incoming_bytes=stored.size)
             upload_file = UploadFile.objects.create(
                 session=session, name=display_name(name), staging_key=staging_key, size=stored.size
             )
             UploadSession.objects.filter(pk=session.pk).update(
-                files_received=F("files_received") + 1, bytes_received=F("bytes_received") + stored.size
+                files_received=F("files_received") + 1, bytes_received=F("bytes_received") + stored.size,
+                last_activity_at=timezone.now(),
             )
+            staged_upload_bytes_change(delta=stored.size)
             audit_record(
                 action="upload.file", actor=actor, object_type="upload_session", object_id=session.pk,
                 detail={"file": upload_file.name, "bytes": stored.size},
@@ -159,12 +197,17 @@ def upload_session_finish(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
         session = _open_session_for_update(session_id)
         if session.status == UploadSessionStatus.CANCELLED:
             raise Conflict("This upload session was cancelled.", code="upload_cancelled")
+        if session.status == UploadSessionStatus.EXPIRED:
+            raise Conflict("This upload session expired after receiving nothing for too long; its files were "
+                           "deleted. Open a new session.", code="upload_expired")
         if session.status != UploadSessionStatus.OPEN:
             return session
         if session.files_received == 0:
             raise InvalidInput("Add at least one file before finishing.", code="upload_empty")
         session.status = UploadSessionStatus.PROCESSING
         session.save(update_fields=["status"])
+        # From here its files become archive bytes, counted (and checked) by the archive's quota.
+        staged_upload_bytes_change(delta=-_staged_bytes_of(session))
         audit_record(action="upload.finish", actor=actor, object_type="upload_session", object_id=session.pk)
         enqueue_on_commit(upload_session_process, tenant=current_tenant(), work=WorkKind.INGEST, args=(str(session.pk),))
     return session
@@ -179,11 +222,49 @@ def upload_session_cancel(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
         session.finished_at = timezone.now()
         session.save(update_fields=["status", "finished_at"])
         staging_keys = list(session.files.values_list("staging_key", flat=True))
+        staged_upload_bytes_change(delta=-_staged_bytes_of(session))
         audit_record(action="upload.cancel", actor=actor, object_type="upload_session", object_id=session.pk)
     storage = storage_for(current_tenant())
     for key in staging_keys:
         storage.delete(key)
     return session
+
+
+def _staged_bytes_of(session: UploadSession) -> int:
+    """Bytes of the session's files still waiting in staging (received, not yet processed)."""
+    total = session.files.filter(status=UploadFileStatus.RECEIVED).aggregate(total=Sum("size"))["total"]
+    return int(total or 0)
+
+
+def upload_sessions_expire(*, idle_seconds: int, now: datetime | None = None) -> int:
+    """Expire every open session that received nothing for `idle_seconds`: its staged bytes are
+    deleted and stop counting toward the quota; each is audited. Safe to run twice (a session is
+    re-checked under its lock). Returns how many were expired."""
+    cutoff = (now or timezone.now()) - timedelta(seconds=idle_seconds)
+    idle = list(UploadSession.objects.filter(status=UploadSessionStatus.OPEN, last_activity_at__lt=cutoff)
+                .values_list("pk", flat=True))
+    storage = storage_for(current_tenant())
+    expired = 0
+    for session_id in idle:
+        with transaction.atomic():
+            session = UploadSession.objects.select_for_update().filter(pk=session_id).first()
+            if session is None or session.status != UploadSessionStatus.OPEN or session.last_activity_at >= cutoff:
+                continue
+            staging_keys = list(session.files.values_list("staging_key", flat=True))
+            staged = _staged_bytes_of(session)
+            session.status = UploadSessionStatus.EXPIRED
+            session.finished_at = timezone.now()
+            session.save(update_fields=["status", "finished_at"])
+            staged_upload_bytes_change(delta=-staged)
+            audit_record(
+                action="upload.expire", actor=Actor.system("uploads.expiry"), object_type="upload_session",
+                object_id=session.pk, detail={"idle_seconds": idle_seconds, "staged_bytes": staged,
+                                              "files": len(staging_keys)},
+            )
+        for key in staging_keys:
+            storage.delete(key)
+        expired += 1
+    return expired
 
 
 def _record_item(upload_file: UploadFile, member_name: str, outcome: IngestOutcome) -> None:

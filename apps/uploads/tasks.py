@@ -1,10 +1,36 @@
+"""Thin Celery wrappers of the upload use cases. The `*_dispatch` task is periodic
+(CELERY_BEAT_SCHEDULE), runs in the public schema and queues the per-tenant task for each active
+tenant on its own ingest queue."""
+
 import uuid
 
 from celery import shared_task
+from django.conf import settings
+from django.db import OperationalError
 
+from apps.storage.backends import StorageUnavailable
 from apps.uploads import services
+from tenants.deployment import WorkKind
+from tenants.queues import enqueue
+from tenants.selectors import tenants_active
 
 
 @shared_task(name="apps.uploads.tasks.upload_session_process", acks_late=True, max_retries=5)
 def upload_session_process(session_id: str) -> None:
     services.upload_session_process(session_id=uuid.UUID(session_id))
+
+
+@shared_task(name="apps.uploads.tasks.upload_sessions_expire", acks_late=True,
+             autoretry_for=(OperationalError, StorageUnavailable, ConnectionError), retry_backoff=True, max_retries=3)
+def upload_sessions_expire(idle_seconds: int | None = None) -> int:
+    seconds = settings.UPLOAD_SESSION_IDLE_EXPIRY_SECONDS if idle_seconds is None else idle_seconds
+    return services.upload_sessions_expire(idle_seconds=seconds)
+
+
+@shared_task(name="apps.uploads.tasks.upload_sessions_expire_dispatch", acks_late=True)
+def upload_sessions_expire_dispatch() -> int:
+    """Periodic: queue `upload_sessions_expire` for every active tenant."""
+    tenants = tenants_active()
+    for tenant in tenants:
+        enqueue(upload_sessions_expire, tenant=tenant, work=WorkKind.INGEST)
+    return len(tenants)

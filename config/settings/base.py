@@ -306,6 +306,10 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "archive-stable-studies": {"task": "apps.archive.tasks.stable_studies_dispatch", "schedule": 10.0},
     # Purges deleted studies and series whose retention window has passed, per tenant.
     "archive-deleted-purge": {"task": "apps.archive.tasks.deleted_purge_dispatch", "schedule": 3600.0},
+    # Evicts the least recently used rendered images of tenants over RENDERED_CACHE_MAX_BYTES_PER_TENANT.
+    "archive-rendered-cache-evict": {"task": "apps.archive.tasks.rendered_cache_evict_dispatch", "schedule": 600.0},
+    # Expires upload sessions idle for UPLOAD_SESSION_IDLE_EXPIRY_SECONDS and deletes their staged bytes.
+    "uploads-idle-sessions-expire": {"task": "apps.uploads.tasks.upload_sessions_expire_dispatch", "schedule": 900.0},
     # Flags open consults past their SLA due time and tells the hospital's coordinators.
     "consults-flag-overdue": {"task": "apps.consults.tasks.consults_flag_overdue", "schedule": 60.0},
     # Sends again the run messages of AI jobs dispatched AI_UNCLAIMED_RESEND_SECONDS ago and never claimed.
@@ -349,6 +353,9 @@ PLATFORM_DOMAIN = env_str("PLATFORM_DOMAIN", "localhost")
 UPLOAD_MAX_FILE_BYTES = env_int("UPLOAD_MAX_FILE_BYTES", 4 * 1024**3)
 UPLOAD_ZIP_MAX_MEMBERS = env_int("UPLOAD_ZIP_MAX_MEMBERS", 20_000)
 UPLOAD_ZIP_MAX_EXPANDED_BYTES = env_int("UPLOAD_ZIP_MAX_EXPANDED_BYTES", 20 * 1024**3)
+# An upload session still open with no file received for this long is expired by a periodic sweep
+# and its staged bytes deleted; until then they count toward the storage quota.
+UPLOAD_SESSION_IDLE_EXPIRY_SECONDS = env_int("UPLOAD_SESSION_IDLE_EXPIRY_SECONDS", 24 * 3600)
 
 # --- Archive and DICOMweb ----------------------------------------------------------------------------
 # STOW-RS: a request body over STOW_MAX_BODY_BYTES is answered 413 (nothing stored); one part over
@@ -367,6 +374,9 @@ STUDY_STABLE_SECONDS = env_int("STUDY_STABLE_SECONDS", 60)
 QIDO_MAX_RESULTS = env_int("QIDO_MAX_RESULTS", 1000)
 # Rendered frames and thumbnails are cached in the tenant's storage and in each process's memory.
 RENDERED_MEMORY_CACHE_BYTES = env_int("RENDERED_MEMORY_CACHE_BYTES", 64 * 1024**2)
+# Canonical renders kept in a tenant's storage are held under this many bytes (least recently used
+# evicted first, by a task); 0 keeps none in storage. They count toward the storage quota.
+RENDERED_CACHE_MAX_BYTES_PER_TENANT = env_int("RENDERED_CACHE_MAX_BYTES_PER_TENANT", 2 * 1024**3)
 # Once a study is stable, an ingest worker renders each image as a plain /rendered request asks for it,
 # so a viewer's first look at a frame is a cache hit.
 ARCHIVE_WARM_RENDERED_FRAMES = env_bool("ARCHIVE_WARM_RENDERED_FRAMES", True)

@@ -13,12 +13,18 @@ from apps.archive.services.ingest import (
 )
 from apps.archive.services.reads import patient_data_read_record
 from apps.archive.services.stability import studies_due_for_stability, studies_mark_stable
+from apps.archive.services.storage_extras import (
+    RenderedCacheEviction,
+    rendered_cache_evict,
+    staged_upload_bytes_change,
+)
 
 __all__ = [
     "BulkLoadSummary",
     "FailedInstance",
     "InvalidMultipartBody",
     "PurgeSummary",
+    "RenderedCacheEviction",
     "RequestBodyTooLarge",
     "StoreReport",
     "StoredInstance",
@@ -27,7 +33,9 @@ __all__ = [
     "instance_store_file",
     "instances_store",
     "patient_data_read_record",
+    "rendered_cache_evict",
     "series_delete",
+    "staged_upload_bytes_change",
     "studies_due_for_stability",
     "studies_mark_stable",
     "study_delete",

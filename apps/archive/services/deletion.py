@@ -22,6 +22,7 @@ from django.utils import timezone
 from apps.archive.keys import derived_prefix
 from apps.archive.models import ArchiveUsage, Instance, Patient, Series, Study
 from apps.archive.services.indexing import lock_usage
+from apps.archive.services.storage_extras import rendered_cache_entries_forget
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import NotFound
 from apps.storage.backends import StorageUnavailable
@@ -141,6 +142,8 @@ def deleted_purge(*, now: datetime | None = None, batch_size: int = 2000) -> Pur
             Study.objects.filter(id__in=due_studies).delete()
             Patient.objects.filter(id__in=patient_ids, studies__isnull=True).delete()
             freed = sum(size for _, size in instances)
+            # Their rendered images go with their derived folders below.
+            rendered_cache_entries_forget(instance_object_keys=[key for key, _ in instances])
             ArchiveUsage.objects.filter(pk=1).update(
                 stored_bytes=_decreased("stored_bytes", freed),
                 stored_instances=_decreased("stored_instances", len(instances)),

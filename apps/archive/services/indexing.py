@@ -31,7 +31,7 @@ import psycopg
 from django.db import connection
 from django.utils import timezone
 
-from apps.archive.models import ArchiveUsage, Instance, Patient, Series, Study
+from apps.archive.models import ArchiveUsage, Instance, Patient, Series, StorageExtrasUsage, Study
 from apps.dicom.headers import IndexAttributes
 from apps.dicom.matching import normalise_person_name, person_name_keys
 from apps.dicom.status import WarningReason
@@ -214,7 +214,13 @@ def _apply_quotas(
                 row, RowStatus.QUOTA, f"the plan's quota of {quotas.studies_per_month} new studies a month is used up"
             )
     if quotas.storage_bytes is not None:
-        running = stored_bytes
+        # The rendered cache and staged uploads count toward the storage quota too (read without a
+        # lock: they are kept under their own row, see StorageExtrasUsage).
+        cursor.execute(
+            f"SELECT rendered_cache_bytes + staged_upload_bytes FROM {_table(StorageExtrasUsage)} WHERE id = 1"
+        )
+        extras = cursor.fetchone()
+        running = stored_bytes + (int(extras[0]) if extras else 0)
         for index, row in enumerate(rows):
             if decided[index] is not None:
                 continue

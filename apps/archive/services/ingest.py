@@ -33,7 +33,8 @@ from django.utils import timezone
 
 from apps.archive.keys import instance_object_key, new_upload_id
 from apps.archive.metadata import bulk_data_path
-from apps.archive.models import ArchiveUsage, Study
+from apps.archive.models import Study
+from apps.archive.selectors import storage_usage
 from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
 from apps.archive.spool import PartTooLarge, Spool
 from apps.audit.models import Outcome
@@ -127,8 +128,8 @@ class _QuotaPrecheck:
         self._new_studies: set[str] = set()
 
     def _load(self) -> None:
-        usage = ArchiveUsage.objects.filter(pk=1).values_list("stored_bytes", flat=True).first()
-        self._stored_bytes = int(usage or 0)
+        # The rendered cache and staged uploads count toward the storage quota too.
+        self._stored_bytes = storage_usage().total_bytes
         month_start = timezone.now().replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         self._studies_this_month = Study.objects.filter(created_at__gte=month_start).count()
         self._loaded = True

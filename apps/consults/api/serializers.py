@@ -57,6 +57,7 @@ def consult_json(view: ConsultView) -> dict[str, Any]:
         "sla_due_at": route.sla_due_at, "escalated": route.escalated_at is not None,
         "created_at": route.created_at, "submitted_at": route.submitted_at, "accepted_at": route.accepted_at,
         "finalized_at": route.finalized_at, "delivered_at": route.delivered_at,
+        "delivery_failure": route.delivery_failure or None, "delivery_failed_at": route.delivery_failed_at,
     }
     if view.clinic_record is not None:
         record = view.clinic_record

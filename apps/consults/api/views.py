@@ -106,6 +106,8 @@ ACTIONS: dict[str, tuple[frozenset[str], type[Serializer] | None, Action]] = {
                         lambda r, pk, v: services.consult_return_for_info(
                             route_id=pk, actor=Actor.from_request(r), question=v["question"], asked_by=_user(r),
                             asked_by_role=_role(r))),
+    "retry-delivery": (COORDINATOR_ROLES, None,
+                       lambda r, pk, v: services.consult_delivery_retry(route_id=pk, actor=Actor.from_request(r))),
     "claim": (READER_ROLES, None,
               lambda r, pk, v: services.consult_claim(route_id=pk, actor=Actor.from_request(r), radiologist=_user(r))),
     "report": (READER_ROLES, serializers.ReportSerializer,

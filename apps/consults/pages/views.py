@@ -113,6 +113,7 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         "images": _granted_images(view) if can_read_images else [],
         "dicomweb_root": consult_service_path(view.route.pk),
         "is_reader": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
+        "is_coordinator": getattr(request.user, "role", "") in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN),
         "mine": view.route.claimed_by == request.user.get_username(),
     })
 
@@ -120,7 +121,7 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) -> HttpResponse:
-    """Accept (coordinator) or claim (radiologist) on the hospital's pages; answer the hospital's
+    """Accept or ask for a new delivery (coordinator), claim (radiologist) on the hospital's pages; answer the hospital's
     question or add a document on the clinic's."""
     role = request.user.role  # type: ignore[union-attr]
     actor = Actor.from_request(request)
@@ -128,6 +129,9 @@ def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) 
     try:
         if action == "accept" and role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN):
             services.consult_accept(route_id=route_id, actor=actor)
+        elif action == "retry-delivery" and role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN):
+            services.consult_delivery_retry(route_id=route_id, actor=actor)
+            messages.success(request, "A new delivery of the report is on its way.")
         elif action == "claim" and role == Role.RADIOLOGIST:
             services.consult_claim(route_id=route_id, actor=actor, radiologist=username)
         elif action == "provide-info" and role in CLINIC_ROLES:

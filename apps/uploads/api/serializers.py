@@ -10,7 +10,7 @@ class UploadSessionSerializer(serializers.ModelSerializer):
     class Meta:
         model = UploadSession
         fields = [
-            "id", "label", "status", "created_by", "created_at", "finished_at", "files_received", "bytes_received",
+            "id", "label", "status", "created_by", "created_at", "finished_at", "last_activity_at", "files_received", "bytes_received",
             "files_done", "files_pending", "items_stored", "items_duplicate", "items_failed",
         ]
 
