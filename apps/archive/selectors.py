@@ -342,3 +342,16 @@ def series_thumbnail_candidates(*, study_id: int, series_ids: list[int]) -> list
 
 def study_uid_of(study_id: int) -> str | None:
     return Study.objects.filter(pk=study_id, deleted_at__isnull=True).values_list("study_instance_uid", flat=True).first()
+
+
+def search_scope_exists(*, study_instance_uid: str | None, series_instance_uid: str | None) -> bool:
+    """Whether the live study (and series in it) a scoped QIDO-RS search names exists; True for an
+    unscoped search (/studies, /series, /instances always exist)."""
+    if series_instance_uid is not None:
+        return Series.objects.filter(
+            series_instance_uid=series_instance_uid, deleted_at__isnull=True,
+            study__study_instance_uid=study_instance_uid, study__deleted_at__isnull=True,
+        ).exists()
+    if study_instance_uid is not None:
+        return Study.objects.filter(study_instance_uid=study_instance_uid, deleted_at__isnull=True).exists()
+    return True

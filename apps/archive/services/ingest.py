@@ -43,6 +43,7 @@ from apps.dicom.headers import (
     PART10_PREFIX,
     InstanceHeader,
     InstanceRejected,
+    attribute_with_nul,
     index_attributes,
     lacks_only_the_preamble,
     read_instance_header,
@@ -243,6 +244,11 @@ class _Ingest:
             return
         document = _metadata(header)
         attributes = index_attributes(header, document)
+        with_nul = attribute_with_nul(attributes)
+        if with_nul:
+            self.fail(FailureReason.CANNOT_UNDERSTAND, f"its {with_nul} contains a NUL character (PS3.5 §6.2)",
+                      **identity)
+            return
         metadata_json = dumps(document)
         key = instance_object_key(
             study_instance_uid=header.study_instance_uid, series_instance_uid=header.series_instance_uid,
