@@ -355,3 +355,12 @@ def search_scope_exists(*, study_instance_uid: str | None, series_instance_uid: 
     if study_instance_uid is not None:
         return Study.objects.filter(study_instance_uid=study_instance_uid, deleted_at__isnull=True).exists()
     return True
+
+
+def studies_with_identity_conflicts() -> QuerySet[Study]:
+    """Live studies an instance with a contradicting patient identity was refused for, most recently
+    flagged first, with their conflict rows (what quality control reviews)."""
+    return (
+        Study.objects.filter(identity_conflict_at__isnull=False, deleted_at__isnull=True)
+        .prefetch_related("identity_conflicts").order_by("-identity_conflict_at", "-id")
+    )
