@@ -10,3 +10,8 @@ urlpatterns = common + [
     # The patient's cloud film (no account: an opaque link and an access code).
     path("film/", include("apps.films.patient_urls")),
 ]
+
+# Errors on API and DICOMweb paths are JSON {code, detail} like every other answer there.
+handler400 = "apps.core.errors.bad_request_handler"
+handler404 = "apps.core.errors.not_found_handler"
+handler500 = "apps.core.errors.server_error_handler"

@@ -15,3 +15,8 @@ urlpatterns = common + [
     path("consults/", include("apps.consults.pages.urls")),
     path("", RedirectView.as_view(url="/consults/", permanent=False)),
 ]
+
+# Errors on API and DICOMweb paths are JSON {code, detail} like every other answer there.
+handler400 = "apps.core.errors.bad_request_handler"
+handler404 = "apps.core.errors.not_found_handler"
+handler500 = "apps.core.errors.server_error_handler"

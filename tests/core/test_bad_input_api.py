@@ -131,3 +131,40 @@ def test_a_tenant_host_with_a_trailing_dot_and_a_port_reaches_the_tenant(platfor
     response = http_on(platform, spelled, platform.tokens[("clinic_a", "technologist")]).get("/api/v1/me/")
 
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/v1/no-such-endpoint/", "/dicomweb/studies/not-a-uid/series", "/dicomweb/studies/1.2.3/series/x"],
+)
+def test_a_path_no_route_matches_answers_a_json_404_on_api_and_dicomweb_paths(platform, path):
+    response = platform.http("clinic_a", "technologist").get(path)
+
+    assert_json_error(response, 404, "not_found")
+
+
+def test_a_path_no_route_matches_on_the_operator_domain_answers_a_json_404(platform):
+    assert_json_error(platform.operator_http().get("/api/v1/no-such-endpoint/"), 404, "not_found")
+
+
+def test_a_page_path_no_route_matches_keeps_its_html_404_page(platform):
+    response = platform.http("clinic_a").get("/consults/no/such/page/")
+
+    assert response.status_code == 404
+    assert response.headers["Content-Type"].startswith("text/html")
+
+
+def test_a_huge_page_limit_is_capped_not_a_500(platform):
+    response = platform.http("clinic_a", "clinic_admin").get(
+        "/api/v1/audit-events/", params={"limit": "99999999999999999999"},
+    )
+
+    assert response.status_code == 200, response.text
+    assert len(response.json()["results"]) <= 1000
+
+
+def test_a_huge_page_offset_answers_400(platform):
+    response = platform.http("clinic_a", "clinic_admin").get(
+        "/api/v1/audit-events/", params={"offset": "99999999999999999999"},
+    )
+
+    assert_json_error(response, 400, "invalid_pagination")
