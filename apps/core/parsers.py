@@ -1,9 +1,11 @@
-"""The REST API's JSON parser: DRF's, with a bound on nesting so a hostile body answers 400.
+"""The REST API's JSON parser: DRF's, refusing hostile bodies with 400 rather than a 500.
 
 A body of a few kilobytes of `[[[[…` makes the standard library's decoder raise RecursionError,
 which DRF does not catch (a 500, on endpoints that parse before authenticating, such as engine
 call-backs). Bodies nested deeper than any request of this API needs are refused as well, so no
-code after parsing (serializers, JSON fields, renderers) ever walks an unbounded depth."""
+code after parsing (serializers, JSON fields, renderers) ever walks an unbounded depth; and so are
+strings with a NUL character, which the database would refuse when a JSON field is saved (DRF's
+CharField refuses them, its DictField and JSONField do not)."""
 
 from __future__ import annotations
 
@@ -16,22 +18,27 @@ from rest_framework.exceptions import ParseError
 MAX_JSON_NESTING: Final = 64
 
 
-def json_nesting_exceeds(document: Any, limit: int) -> bool:
-    """Whether objects and arrays nest deeper than `limit` (a top-level object is depth 1), found
-    without recursion."""
+def json_document_problem(document: Any, *, max_nesting: int) -> str | None:
+    """Why a parsed body is refused, or None: objects and arrays nested deeper than `max_nesting` (a
+    top-level object is depth 1), or a string (value or key) holding a NUL character, which no
+    PostgreSQL text or jsonb value can store. Found without recursion."""
     pending: list[tuple[Any, int]] = [(document, 1)]
     while pending:
         value, depth = pending.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return "a string holds a NUL character (\\u0000)"
+            continue
         if isinstance(value, Mapping):
-            children: Any = value.values()
+            children: list[Any] = [*value.keys(), *value.values()]
         elif isinstance(value, list):
             children = value
         else:
             continue
-        if depth > limit:
-            return True
+        if depth > max_nesting:
+            return f"objects and arrays nest more than {max_nesting} deep"
         pending.extend((child, depth + 1) for child in children)
-    return False
+    return None
 
 
 class JSONParser(parsers.JSONParser):
@@ -40,6 +47,7 @@ class JSONParser(parsers.JSONParser):
             document = super().parse(stream, media_type, parser_context)
         except RecursionError:
             raise ParseError(f"JSON parse error - objects and arrays nest more than {MAX_JSON_NESTING} deep") from None
-        if json_nesting_exceeds(document, MAX_JSON_NESTING):
-            raise ParseError(f"JSON parse error - objects and arrays nest more than {MAX_JSON_NESTING} deep")
+        problem = json_document_problem(document, max_nesting=MAX_JSON_NESTING)
+        if problem:
+            raise ParseError(f"JSON parse error - {problem}")
         return document

@@ -168,3 +168,22 @@ def test_a_huge_page_offset_answers_400(platform):
     )
 
     assert_json_error(response, 400, "invalid_pagination")
+
+
+def test_a_nul_character_in_a_json_object_key_answers_400_parse_error(platform):
+    response = platform.operator_http().post(
+        "/api/v1/referral-links/",
+        data=b'{"clinic": "test-clinic-a", "hospital": "test-hospital-b", "sla_minutes": {"stat\\u0000": 60}}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert_json_error(response, 400, "parse_error")
+    assert "NUL" in response.json()["detail"]
+
+
+def test_a_nul_character_in_a_json_string_value_answers_400_parse_error(platform):
+    response = platform.http("clinic_a", "technologist").post(
+        "/api/v1/uploads/", data=b'{"label": "study\\u0000"}', headers={"Content-Type": "application/json"},
+    )
+
+    assert_json_error(response, 400, "parse_error")

@@ -7,7 +7,7 @@ import io
 import pytest
 from rest_framework.exceptions import ParseError
 
-from apps.core.parsers import MAX_JSON_NESTING, JSONParser, json_nesting_exceeds
+from apps.core.parsers import MAX_JSON_NESTING, JSONParser, json_document_problem
 
 
 def nested(depth: int) -> str:
@@ -30,8 +30,19 @@ def test_a_body_nested_past_the_limit_is_a_parse_error(depth):
 
 def test_objects_count_as_levels_like_arrays():
     document = {"a": [{"b": [1]}]}
-    assert (json_nesting_exceeds(document, 3), json_nesting_exceeds(document, 4)) == (True, False)
+    assert json_document_problem(document, max_nesting=3) == "objects and arrays nest more than 3 deep"
+    assert json_document_problem(document, max_nesting=4) is None
 
 
 def test_scalars_have_no_depth():
-    assert json_nesting_exceeds("text", 0) is False
+    assert json_document_problem("text", max_nesting=0) is None
+
+
+@pytest.mark.parametrize("body", ['{"label": "a\\u0000b"}', '{"a\\u0000": 1}', '[[["\\u0000"]]]'])
+def test_a_string_or_key_with_a_nul_character_is_a_parse_error(body):
+    with pytest.raises(ParseError, match="NUL"):
+        parse(body)
+
+
+def test_an_escaped_backslash_before_u0000_is_no_nul_character():
+    assert parse('{"label": "a\\\\u0000"}') == {"label": "a\\u0000"}
