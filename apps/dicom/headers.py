@@ -313,13 +313,14 @@ def _too_deep_detail() -> str:
 def _sequence_nesting_exceeds(dataset: Dataset, limit: int) -> bool:
     """Whether sequences nest deeper than `limit`, found without recursion (a stack of items).
 
-    Elements are fetched with `get_item` so values other than sequences stay unconverted; a
-    sequence of defined length is parsed here one level at a time, as the JSON conversion would."""
+    Elements are fetched with `get_item` so values other than sequences stay unconverted (and
+    deferred ones unread); a sequence of defined length is parsed here one level at a time, as the
+    JSON conversion would."""
     pending: list[tuple[Dataset, int]] = [(dataset, 0)]
     while pending:
         current, depth = pending.pop()
         for tag in list(current.keys()):
-            element = current.get_item(tag)
+            element = current.get_item(tag, keep_deferred=True)  # never read a deferred bulk value here
             if element is None or element.VR != "SQ":
                 continue
             if depth + 1 > limit:

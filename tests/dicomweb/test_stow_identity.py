@@ -10,6 +10,7 @@ import pytest
 from apps.archive.models import Study, StudyIdentityConflict
 from apps.archive.selectors import studies_with_identity_conflicts
 from apps.audit.models import AuditEvent
+from tests.factories.dicom_factory import to_part10_bytes
 from tests.support.dicomweb import (
     attribute,
     ct_study,
@@ -147,4 +148,18 @@ def test_sending_the_same_instance_again_is_still_a_duplicate_not_a_conflict(pla
     response = stow(http, study.files)
 
     assert response.status_code == 200, response.text
+    assert conflicts_of(platform, study.study_instance_uid)[1] == []
+
+
+def test_an_instance_without_patient_id_given_the_assigned_one_does_not_contradict_its_study(platform, settings):
+    settings.ARCHIVE_ASSIGN_MISSING_PATIENT_ID = True
+    http = platform.http("clinic_a", "technologist")
+    study = stored_study(http)
+    anonymous = same_study_other_series(study)
+    del anonymous.datasets[0].PatientID
+
+    response = stow(http, [to_part10_bytes(anonymous.datasets[0])])
+
+    assert response.status_code == 202, response.text  # stored, with the B000 warning of the assigned ID
+    assert referenced_uids(response) == anonymous.sop_instance_uids
     assert conflicts_of(platform, study.study_instance_uid)[1] == []

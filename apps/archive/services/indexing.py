@@ -33,7 +33,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.archive.models import ArchiveUsage, Instance, Patient, Series, Study
-from apps.dicom.headers import IndexAttributes
+from apps.dicom.headers import IndexAttributes, assigned_patient_id
 from apps.dicom.matching import normalise_person_name, person_name_keys
 from apps.dicom.status import WarningReason
 from tenants.deployment import Quotas
@@ -75,12 +75,14 @@ class PatientIdentity:
         return cls(attributes.patient_id, attributes.issuer_of_patient_id, attributes.patient_name,
                    attributes.patient_birth_date)
 
-    def contradictions(self, received: PatientIdentity) -> dict[str, dict[str, str]]:
+    def contradictions(self, received: PatientIdentity, *, study_instance_uid: str) -> dict[str, dict[str, str]]:
         """Per keyword, the stored and received values that contradict each other. An empty value
-        on either side contradicts nothing (it only says less), except for Patient ID, which every
-        instance has; names are compared as QIDO-RS matches them (case and accents ignored)."""
+        on either side contradicts nothing (it only says less); so does the Patient ID the archive
+        assigns to a study sent without one (ARCHIVE_ASSIGN_MISSING_PATIENT_ID), a stand-in for
+        "unknown". Names are compared as QIDO-RS matches them (case and accents ignored)."""
         found: dict[str, dict[str, str]] = {}
-        if received.patient_id != self.patient_id:
+        placeholder = assigned_patient_id(study_instance_uid)
+        if placeholder not in (received.patient_id, self.patient_id) and received.patient_id != self.patient_id:
             found["PatientID"] = {"stored": self.patient_id, "received": received.patient_id}
         if (received.issuer_of_patient_id and self.issuer_of_patient_id
                 and received.issuer_of_patient_id != self.issuer_of_patient_id):
@@ -237,7 +239,9 @@ def _classify(rows: Sequence[IndexRow], known: _Known) -> list[IndexOutcome | No
             continue
         # A new study takes the identity of its first instance in the batch; later ones must agree.
         received = PatientIdentity.of(attributes)
-        contradictions = identity_of_study.setdefault(attributes.study_instance_uid, received).contradictions(received)
+        contradictions = identity_of_study.setdefault(attributes.study_instance_uid, received).contradictions(
+            received, study_instance_uid=attributes.study_instance_uid,
+        )
         if contradictions:
             decided.append(IndexOutcome(
                 row, RowStatus.IDENTITY_CONFLICT,
