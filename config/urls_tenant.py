@@ -23,5 +23,8 @@ urlpatterns = common + [
     path("", RedirectView.as_view(url="/consults/", permanent=False)),
 ]
 
-# Errors are JSON, and a dependency outage is a 503 to retry (apps.core.outages).
-handler500 = "apps.core.outages.server_error"
+# Errors on API and DICOMweb paths are JSON {code, detail} like every other answer there, and a
+# dependency outage is a 503 to retry (apps.core.outages).
+handler400 = "apps.core.errors.bad_request_handler"
+handler404 = "apps.core.errors.not_found_handler"
+handler500 = "apps.core.errors.server_error_handler"

@@ -26,12 +26,15 @@ def tenant_for_domain(domain: str) -> Tenant | None:
     applies to the very next request) in one plain statement.
 
     It runs on the driver connection with schema-qualified names: going through Django's cursor
-    would first make django-tenants send `SET search_path = public`, a second round trip."""
+    would first make django-tenants send `SET search_path = public`, a second round trip.
+
+    Host names are compared as DNS compares them: in any case, and with or without the trailing
+    dot of a fully qualified name (RFC 4343, RFC 1034 §3.1); domains are stored lower case."""
     sql = _tenant_for_domain_sql()
     connection.ensure_connection()
     # Driver errors become Django's (and mark the connection for a health check, as the ORM would).
     with connection.wrap_database_errors, connection.connection.cursor() as cursor:
-        cursor.execute(sql, [domain])
+        cursor.execute(sql, [domain.lower().removesuffix(".")])
         row = cursor.fetchone()
     return None if row is None else instance_from_row(Tenant, row)[0]
 

@@ -40,6 +40,8 @@ from tenants.schema_clone import schema_clone_from_template
 logger = logging.getLogger(__name__)
 
 RESERVED_SLUGS = frozenset({"public", "www", "api", "admin", "static", "media", "tenant-template", "platform"})
+# PostgreSQL refuses to create schemas named pg_… (they are its own, PostgreSQL docs §5.10.5).
+RESERVED_SCHEMA_PREFIX = "pg_"
 TEMPLATE_LOCK_KEY = 0x1C10_0001  # pg advisory lock id: one process at a time builds the template
 
 
@@ -49,6 +51,10 @@ class ProvisionedTenant:
     domain: str
     admin_username: str
     admin_password: str
+
+
+def _reserved_schema_names() -> frozenset[str]:
+    return frozenset({"information_schema", get_public_schema_name(), settings.TENANT_BASE_SCHEMA})
 
 
 def schema_name_for_slug(slug: str) -> str:
@@ -67,6 +73,13 @@ def _validate_new_tenant(*, slug: str, kind: str, deployment: str, domain: str) 
         )
     if slug in RESERVED_SLUGS:
         raise InvalidInput(f"Slug {slug!r} is reserved.", code="invalid_slug")
+    schema_name = schema_name_for_slug(slug)
+    if schema_name.startswith(RESERVED_SCHEMA_PREFIX) or schema_name in _reserved_schema_names():
+        raise InvalidInput(
+            f"Slug {slug!r} would name the schema {schema_name!r}, which PostgreSQL or the platform reserves "
+            f"(names starting with {RESERVED_SCHEMA_PREFIX!r}, information_schema, the public and template schemas).",
+            code="invalid_slug",
+        )
     if kind not in TenantKind.values:
         raise InvalidInput(f"Kind must be one of {TenantKind.values}.", code="invalid_kind")
     if deployment not in Deployment.values:

@@ -76,6 +76,9 @@ class Study(models.Model):
     # Set once no instance has arrived for STUDY_STABLE_SECONDS (see services.stability); cleared
     # again when a new instance arrives.
     stable_at = models.DateTimeField(null=True, blank=True)
+    # Set when an instance whose patient identity contradicts this study's was refused (the first
+    # time); the conflicting values are in StudyIdentityConflict. Quality control reads this flag.
+    identity_conflict_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
     purge_after = models.DateTimeField(null=True, blank=True)
 
@@ -164,6 +167,27 @@ class Instance(models.Model):
 
     def __str__(self) -> str:
         return self.sop_instance_uid
+
+
+class StudyIdentityConflict(models.Model):
+    """One refused instance whose Patient ID, Issuer, Patient Name or Birth Date contradicted the
+    study it names (see docs/dicomweb.md, "Patient identity"). `attributes` holds, per keyword,
+    the value the study keeps and the value the instance carried: {"PatientID": {"stored": …,
+    "received": …}, …}."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="identity_conflicts")
+    sop_instance_uid = models.CharField(max_length=64)
+    sop_class_uid = models.CharField(max_length=64)
+    series_instance_uid = models.CharField(max_length=64)
+    attributes = models.JSONField()
+    via = models.CharField(max_length=32)
+    detected_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["study", "detected_at"], name="archive_conflict_study")]
+
+    def __str__(self) -> str:
+        return f"{self.sop_instance_uid} in {self.study_id}"
 
 
 class ArchiveUsage(models.Model):

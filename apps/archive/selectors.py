@@ -384,3 +384,25 @@ def storage_usage() -> StorageUsage:
     rendered_cache, staged = extras or (0, 0)
     return StorageUsage(archive_bytes=int(archive or 0), rendered_cache_bytes=int(rendered_cache),
                         staged_upload_bytes=int(staged))
+
+
+def search_scope_exists(*, study_instance_uid: str | None, series_instance_uid: str | None) -> bool:
+    """Whether the live study (and series in it) a scoped QIDO-RS search names exists; True for an
+    unscoped search (/studies, /series, /instances always exist)."""
+    if series_instance_uid is not None:
+        return Series.objects.filter(
+            series_instance_uid=series_instance_uid, deleted_at__isnull=True,
+            study__study_instance_uid=study_instance_uid, study__deleted_at__isnull=True,
+        ).exists()
+    if study_instance_uid is not None:
+        return Study.objects.filter(study_instance_uid=study_instance_uid, deleted_at__isnull=True).exists()
+    return True
+
+
+def studies_with_identity_conflicts() -> QuerySet[Study]:
+    """Live studies an instance with a contradicting patient identity was refused for, most recently
+    flagged first, with their conflict rows (what quality control reviews)."""
+    return (
+        Study.objects.filter(identity_conflict_at__isnull=False, deleted_at__isnull=True)
+        .prefetch_related("identity_conflicts").order_by("-identity_conflict_at", "-id")
+    )

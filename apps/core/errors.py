@@ -6,7 +6,8 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 
@@ -97,3 +98,42 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     else:
         response.data = error_body(code, str(detail))
     return response
+
+
+# --- Django's error handlers (handler400/404/500 of the URL configurations) -----------------------------
+
+
+def _answers_json(request: HttpRequest) -> bool:
+    """API and DICOMweb paths (also a consult-scoped DICOMweb root) answer errors as JSON; pages keep
+    their HTML pages."""
+    path = request.path
+    return path.startswith("/api/") or path.startswith("/dicomweb") or "/dicomweb/" in path or path.endswith("/dicomweb")
+
+
+def not_found_handler(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A path no route matches (for DICOMweb: a UID that is not digits and dots)."""
+    if _answers_json(request):
+        return json_error("not_found", "No resource at this path.", 404)
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request_handler(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """A request Django refuses before any view (a suspicious operation, a body over its limits)."""
+    if _answers_json(request):
+        return json_error("bad_request", "The request cannot be understood.", 400)
+    return defaults.bad_request(request, exception)
+
+
+def server_error_handler(request: HttpRequest) -> HttpResponse:
+    """A fault no view turned into an answer: still JSON on API paths, never an HTML page there; a
+    dependency outage is a 503 to retry on every path (apps.core.outages)."""
+    import sys
+
+    from apps.core.outages import OUTAGE_ERRORS, outage_response
+
+    error = sys.exc_info()[1]
+    if error is not None and isinstance(error, OUTAGE_ERRORS):
+        return outage_response(error)
+    if _answers_json(request):
+        return json_error("server_error", "The server could not complete the request.", 500)
+    return defaults.server_error(request)

@@ -1,4 +1,5 @@
-"""Tenant routing by Host (django-tenants) with clear JSON answers for unknown and suspended tenants."""
+"""Tenant routing by Host (django-tenants) with clear JSON answers for unknown and suspended tenants,
+and the refusal of query strings no view could use."""
 
 from collections.abc import Callable
 from typing import Any
@@ -71,3 +72,22 @@ class NoStoreJsonMiddleware:
         if "Cache-Control" not in response and response.get("Content-Type", "").startswith(JSON_CONTENT_TYPES):
             response["Cache-Control"] = "private, no-store"
         return response
+
+
+class NulInQueryMiddleware:
+    """A query parameter holding a NUL character answers 400 `invalid_query`, for every endpoint.
+
+    No filter of the REST API or QIDO-RS can match one (PostgreSQL text cannot hold NUL, and the
+    driver refuses to send it: a 500 in every view that filters on it). Only `%00` decodes to NUL,
+    so requests without it pay one substring test."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "%00" in request.META.get("QUERY_STRING", ""):
+            for name, values in request.GET.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    shown = name.replace("\x00", "%00")[:80]
+                    return json_error("invalid_query", f"The query parameter {shown!r} contains a NUL character.", 400)
+        return self.get_response(request)

@@ -3,16 +3,16 @@
 A request that fails because PostgreSQL restarts, Redis is away or S3 hangs gets a 503 in the
 protocol's JSON form, `{code: "service_unavailable", detail}` with Retry-After, instead of Django's
 HTML "Server Error (500)": clients (dicomweb-client, OHIF, the edge gateway) retry a 503 and give
-up on a 500. Anything else unexpected is a JSON 500, never an HTML page (docs/operations.md)."""
+up on a 500. The URL configurations' handler500 (apps.core.errors.server_error_handler) and the
+tenant routing middleware answer with it (docs/operations.md)."""
 
 from __future__ import annotations
 
 import logging
-import sys
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 
 from apps.core.errors import error_body
 
@@ -51,14 +51,3 @@ def outage_response(error: BaseException) -> JsonResponse:
     response["Cache-Control"] = "no-store"
     return response
 
-
-def server_error(request: HttpRequest) -> JsonResponse:
-    """handler500 of every URL configuration: called by Django with the exception being handled."""
-    error = sys.exc_info()[1]
-    if error is not None and isinstance(error, OUTAGE_ERRORS):
-        return outage_response(error)
-    response = JsonResponse(
-        error_body("server_error", "The server could not complete this request; it has been logged."), status=500
-    )
-    response["Cache-Control"] = "no-store"
-    return response

@@ -25,11 +25,17 @@ from typing import Any, BinaryIO, Final
 import pydicom
 from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
+from pydicom.filereader import read_partial
 from pydicom.multival import MultiValue
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
 from apps.dicom.status import FailureReason, WarningReason
 from apps.dicom.uids import uid_problem
+
+#: Sequences nested deeper than this are refused (0xC000). Real objects stay far below it (an SR
+#: content tree rarely passes ten levels); the parser, the JSON conversion and the structural walk
+#: all descend one call per level, so an unbounded depth would exhaust the stack.
+MAX_SEQUENCE_NESTING: Final = 64
 
 #: Values at least this long are left unread by the parser and become BulkDataURIs in the metadata.
 BULK_DATA_THRESHOLD: Final = 1024
@@ -41,6 +47,7 @@ _ITEM: Final = 0xFFFEE000
 _ITEM_DELIMITER: Final = 0xFFFEE00D
 _SEQUENCE_DELIMITER: Final = 0xFFFEE0DD
 _UNDEFINED_LENGTH: Final = 0xFFFFFFFF
+_LAST_LEADING_UID_TAG: Final = 0x0020000E  # Series Instance UID
 # Explicit VRs with a 2-byte reserved field and a 4-byte length (PS3.5 §7.1.2, Table 7.1-1).
 _LONG_EXPLICIT_VRS: Final = frozenset(
     {b"OB", b"OD", b"OF", b"OL", b"OV", b"OW", b"SQ", b"SV", b"UC", b"UN", b"UR", b"UT", b"UV"}
@@ -287,6 +294,47 @@ def _text(dataset: Dataset, keyword: str) -> str:
     return str(value).strip().rstrip("\x00").strip()
 
 
+def _leading_uids(stream: BinaryIO) -> dict[str, str]:
+    """SOP Class and Instance UID of a file whose whole data set cannot be parsed, read from the
+    elements before Series Instance UID (where they sit, PS3.5 §7.1: data sets are in tag order),
+    so the failure can name the instance; empty values when even those cannot be read."""
+    stream.seek(0)
+    try:
+        leading = read_partial(stream, stop_when=lambda tag, vr, length: tag > _LAST_LEADING_UID_TAG)
+        return {"sop_class_uid": _text(leading, "SOPClassUID"), "sop_instance_uid": _text(leading, "SOPInstanceUID")}
+    except (RecursionError, InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError, struct.error):
+        return {}
+
+
+def _too_deep_detail() -> str:
+    return f"its sequences are nested more than {MAX_SEQUENCE_NESTING} levels deep"
+
+
+def _sequence_nesting_exceeds(dataset: Dataset, limit: int) -> bool:
+    """Whether sequences nest deeper than `limit`, found without recursion (a stack of items).
+
+    Elements are fetched with `get_item` so values other than sequences stay unconverted (and
+    deferred ones unread); a sequence of defined length is parsed here one level at a time, as the
+    JSON conversion would."""
+    pending: list[tuple[Dataset, int]] = [(dataset, 0)]
+    while pending:
+        current, depth = pending.pop()
+        for tag in list(current.keys()):
+            element = current.get_item(tag, keep_deferred=True)  # never read a deferred bulk value here
+            if element is None or element.VR != "SQ":
+                continue
+            if depth + 1 > limit:
+                return True
+            try:
+                items = current[tag].value
+            except RecursionError:
+                return True
+            except (ValueError, TypeError, KeyError, struct.error):
+                continue  # unreadable, not deep: left to the JSON conversion, which reports it
+            pending.extend((item, depth + 1) for item in items)
+    return False
+
+
 def read_instance_header(
     buffer: Any, size: int, *, stream: BinaryIO | None = None, assign_missing_patient_id: bool = False
 ) -> InstanceHeader:
@@ -309,6 +357,9 @@ def read_instance_header(
     stream.seek(0)
     try:
         dataset = pydicom.dcmread(stream, stop_before_pixels=True, defer_size=BULK_DATA_THRESHOLD)
+    except RecursionError as error:
+        # pydicom parses sequences of undefined length as it meets them, one call per level.
+        raise InstanceRejected(FailureReason.CANNOT_UNDERSTAND, _too_deep_detail(), **_leading_uids(stream)) from error
     except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError, struct.error, NotImplementedError) as error:
         raise InstanceRejected(FailureReason.CANNOT_UNDERSTAND, f"the file cannot be read as DICOM: {error}") from error
     file_meta = dataset.file_meta
@@ -316,6 +367,8 @@ def read_instance_header(
     sop_class_uid = _text(dataset, "SOPClassUID")
     sop_instance_uid = _text(dataset, "SOPInstanceUID")
     identifiers = {"sop_class_uid": sop_class_uid, "sop_instance_uid": sop_instance_uid}
+    if _sequence_nesting_exceeds(dataset, MAX_SEQUENCE_NESTING):
+        raise InstanceRejected(FailureReason.CANNOT_UNDERSTAND, _too_deep_detail(), **identifiers)
     if not transfer_syntax_uid:
         raise InstanceRejected(
             FailureReason.CANNOT_UNDERSTAND, "the file meta information has no Transfer Syntax UID (0002,0010)",
@@ -538,3 +591,22 @@ def index_attributes(header: InstanceHeader, document: Mapping[str, Any] | None 
         transfer_syntax_uid=header.transfer_syntax_uid,
         **values,
     )
+
+
+_KEYWORD_OF_FIELD: Final = {
+    "patient_id": "PatientID", "study_instance_uid": "StudyInstanceUID",
+    "series_instance_uid": "SeriesInstanceUID", "sop_class_uid": "SOPClassUID", "sop_instance_uid": "SOPInstanceUID",
+    "transfer_syntax_uid": "TransferSyntaxUID",
+    **{field_name: keyword for field_name, keyword, _tag, _kind, _length in _INDEXED},
+}
+
+
+def attribute_with_nul(attributes: IndexAttributes) -> str | None:
+    """The keyword of an indexed text that holds a NUL character, if any: no DICOM text VR may
+    hold one (PS3.5 §6.2; only UIDs are NUL-padded, and `_text` strips that padding), and the
+    index cannot store one."""
+    for name, keyword in _KEYWORD_OF_FIELD.items():
+        value = getattr(attributes, name)
+        if isinstance(value, str) and "\x00" in value:
+            return keyword
+    return None

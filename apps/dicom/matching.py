@@ -44,6 +44,7 @@ _WILDCARD_CHARACTERS: Final = frozenset("*?")
 _RANGE_VRS: Final = frozenset({"DA", "TM", "DT"})
 _INTEGER_VRS: Final = frozenset({"IS", "US", "SS", "UL", "SL", "UV", "SV"})
 _LIST_VRS: Final = frozenset({"UI", "CS"})
+_NUL: Final = "\x00"
 
 
 class QueryError(ValueError):
@@ -334,6 +335,10 @@ def parse_query(parameters: Iterable[tuple[str, str]], *, max_limit: int) -> Qid
     offset = 0
     unsupported: list[str] = []
     for name, value in parameters:
+        if _NUL in name or _NUL in value:
+            # No DICOM text value holds NUL (PS3.5 §6.2: only UIDs are NUL-padded, and the padding
+            # is not part of the value), and PostgreSQL cannot compare a text with one: refuse it here.
+            raise QueryError(f"{name.replace(_NUL, '?')[:80]}: a query value may not contain a NUL character")
         lowered = name.strip().lower()
         if lowered == LIMIT:
             limit = _non_negative_integer(LIMIT, value)

@@ -19,6 +19,9 @@ class FailureReason(IntEnum):
     OUT_OF_RESOURCES = 0xA700  # PS3.4 §B.2.3: refused, out of resources (quota, size limits)
     DATA_SET_DOES_NOT_MATCH_SOP_CLASS = 0xA900  # also: Study Instance UID differs from the request's
     CANNOT_UNDERSTAND = 0xC000  # not DICOM, truncated, unreadable, malformed UIDs
+    # PS3.4 §B.2.3 leaves the xxx of "Cxxx Error: Cannot understand" to the implementation: the
+    # instance's Patient ID, Issuer, Name or Birth Date contradict the stored study's.
+    PATIENT_IDENTITY_CONFLICT = 0xC410
     TRANSFER_SYNTAX_NOT_SUPPORTED = 0xC122
 
 

@@ -7,7 +7,9 @@ import pytest
 from pydicom.uid import RLELossless
 
 from apps.dicom.headers import (
+    MAX_SEQUENCE_NESTING,
     InstanceRejected,
+    attribute_with_nul,
     index_attributes,
     parse_date,
     parse_time,
@@ -19,6 +21,7 @@ from tests.factories.dicom_factory import (
     make_ct_slice,
     make_multiframe,
     to_part10_bytes,
+    with_nested_sequences,
 )
 from tests.support.dicomweb import sample_bytes
 
@@ -144,3 +147,29 @@ def test_a_file_missing_only_its_preamble_is_recognised():
     assert lacks_only_the_preamble(data[132:], len(data) - 132)
     assert not lacks_only_the_preamble(data, len(data))
     assert not lacks_only_the_preamble(sample_bytes("no_meta.dcm"), 1000)
+
+
+def test_sequences_nested_up_to_the_limit_are_read():
+    data = with_nested_sequences(to_part10_bytes(make_ct_slice(rows=16, columns=16)), MAX_SEQUENCE_NESTING)
+    assert header_of(data).dataset.OriginalAttributesSequence
+
+
+@pytest.mark.parametrize("depth", [MAX_SEQUENCE_NESTING + 1, 400, 20_000])
+def test_sequences_nested_past_the_limit_are_refused_as_cannot_understand_naming_the_instance(depth):
+    dataset = make_ct_slice(rows=16, columns=16)
+    refused = rejection(with_nested_sequences(to_part10_bytes(dataset), depth))
+    assert refused.reason == FailureReason.CANNOT_UNDERSTAND
+    assert refused.sop_instance_uid == dataset.SOPInstanceUID
+    assert f"nested more than {MAX_SEQUENCE_NESTING} levels" in refused.detail
+
+
+def test_an_indexed_text_with_a_nul_character_is_named():
+    dataset = make_ct_slice(rows=16, columns=16, patient_id="P-1")
+    dataset.AccessionNumber = "A\x00B"
+    header = header_of(to_part10_bytes(dataset))
+    assert attribute_with_nul(index_attributes(header)) == "AccessionNumber"
+
+
+def test_indexed_texts_without_nul_characters_name_nothing():
+    header = header_of(to_part10_bytes(make_ct_slice(rows=16, columns=16, patient_id="P-1")))
+    assert attribute_with_nul(index_attributes(header)) is None

@@ -111,3 +111,28 @@ def test_person_names_are_normalised_for_comparison():
 def test_fuzzy_keys_ignore_spelling_and_order():
     assert soundex("ROBERT") == soundex("RUPERT") == "R163"
     assert set(fuzzy_query_keys("jon smyth")) <= set(person_name_keys("Smith^John"))
+
+
+@pytest.mark.parametrize(
+    "pairs",
+    [
+        [("PatientName", "DOE\x00")],
+        [("PatientID", "\x00")],
+        [("StudyDescription", "CT*\x00*")],
+        [("Patient\x00Name", "DOE")],
+        [("includefield", "PatientAge\x00")],
+    ],
+)
+def test_a_nul_character_in_a_parameter_name_or_value_is_refused(pairs):
+    with pytest.raises(QueryError, match="NUL"):
+        parse(*pairs)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("StudyDate", "20200230"), ("StudyDate", "20201345"), ("StudyDate", "20200101-20200230"),
+     ("StudyTime", "256000"), ("AcquisitionDateTime", "20200230")],
+)
+def test_impossible_dates_and_times_are_refused_naming_the_key(key, value):
+    with pytest.raises(QueryError, match=key):
+        parse((key, value))

@@ -579,3 +579,21 @@ def _decimal_string(value: float) -> str:
     """A Decimal String (DS, at most 16 characters, PS3.5 Table 6.2-1) for a float."""
     text = f"{value:.6g}"
     return text if len(text) <= 16 else f"{value:.8e}"[:16]
+
+
+_NESTED_SEQUENCE_HEAD = (
+    b"\x00\x04\x61\x05SQ\x00\x00\xff\xff\xff\xff"  # (0400,0561) Original Attributes Sequence, undefined length
+    b"\xfe\xff\x00\xe0\xff\xff\xff\xff"  # an item of undefined length
+)
+_NESTED_SEQUENCE_TAIL = b"\xfe\xff\x0d\xe0\x00\x00\x00\x00" b"\xfe\xff\xdd\xe0\x00\x00\x00\x00"  # item, sequence end
+_PIXEL_DATA_HEADERS = (b"\xe0\x7f\x10\x00OW", b"\xe0\x7f\x10\x00OB")
+
+
+def with_nested_sequences(part10: bytes, depth: int) -> bytes:
+    """An explicit VR little endian Part 10 file with sequences nested `depth` deep put in just
+    before its pixel data (encoded by hand: pydicom's writer recurses once per level)."""
+    position = max(part10.rfind(header) for header in _PIXEL_DATA_HEADERS)
+    if position < 0:
+        raise ValueError("the file has no explicit VR pixel data element")
+    nested = _NESTED_SEQUENCE_HEAD * depth + _NESTED_SEQUENCE_TAIL * depth
+    return part10[:position] + nested + part10[position:]

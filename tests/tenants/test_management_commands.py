@@ -59,6 +59,14 @@ def test_provision_tenant_with_a_bad_slug_fails_with_the_error_code(platform):
     assert "invalid_slug" in completed.stderr
 
 
+@pytest.mark.parametrize("slug", ["pg-clinic", "information-schema"])
+def test_provision_tenant_with_a_slug_naming_a_reserved_schema_fails_with_the_error_code(platform, slug):
+    completed = manage(platform, "provision_tenant", "--kind", "clinic", "--slug", slug, "--name", "Reserved")
+    assert completed.returncode == 1
+    assert completed.stdout == ""
+    assert "invalid_slug" in completed.stderr and "reserves" in completed.stderr
+
+
 def test_issue_token_for_an_unknown_tenant_fails_and_prints_no_token(platform):
     completed = manage(platform, "issue_token", "--tenant", "no-such-tenant", "--user", "nobody")
     assert completed.returncode == 1

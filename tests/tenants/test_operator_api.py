@@ -180,3 +180,15 @@ def test_the_operator_api_needs_a_token(platform):
     answer = platform.operator_http(token="").get("/api/v1/tenants/")
     assert answer.status_code == 401
     assert answer.json()["code"] == "not_authenticated"
+
+
+@pytest.mark.parametrize("slug", ["pg-clinic", "pg-catalog", "pg-toast", "information-schema", "public", "tenant-template"])
+def test_a_slug_that_would_name_a_reserved_schema_is_refused_and_creates_nothing(platform, operator, created_slugs, slug):
+    before = operator.get("/api/v1/tenants/", params={"limit": 1000}).json()["count"]
+
+    answer = _provision(operator, created_slugs, slug=slug)
+
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["code"] == "invalid_slug"
+    assert slug in answer.json()["detail"]
+    assert operator.get("/api/v1/tenants/", params={"limit": 1000}).json()["count"] == before

@@ -135,3 +135,27 @@ def test_another_tenants_session_is_invisible(platform):
     assert intruder.post(f"/api/v1/uploads/{session['id']}/files/", files={"file": ("x.dcm", b"x")}).status_code == 404
     on_foreign_domain = platform.http("clinic_c", token=platform.tokens[("clinic_a", "technologist")])
     assert on_foreign_domain.get(f"/api/v1/uploads/{session['id']}/").status_code == 401
+
+
+def test_an_uploaded_instance_contradicting_its_study_identity_is_refused_and_flags_the_study(platform, workers):
+    from apps.archive.models import Study, StudyIdentityConflict
+
+    http = platform.http("clinic_a", "technologist")
+    study = ct_study(1, patient_name="Doe^Jane")
+    intruder = ct_study(1, study_instance_uid=study.study_instance_uid, patient_id=study.patient_id,
+                        patient_name="Roe^Richard")
+    session = open_session(http)
+    send_file(http, session["id"], "both.zip", zip_of({"a.dcm": study.files[0], "b.dcm": intruder.files[0]}),
+              "application/zip")
+
+    done = finish_and_wait(http, session["id"])
+
+    items = {item["member_name"]: item for item in http.get(f"/api/v1/uploads/{session['id']}/items/").json()["results"]}
+    assert (done["items_stored"], done["items_failed"]) == (1, 1)
+    assert items["a.dcm"]["status"] == "stored"
+    assert (items["b.dcm"]["status"], items["b.dcm"]["failure_code"]) == ("failed", "patient_identity_conflict")
+    with platform.schema("clinic_a"):
+        flagged = Study.objects.get(study_instance_uid=study.study_instance_uid, deleted_at__isnull=True)
+        conflicts = list(StudyIdentityConflict.objects.filter(study=flagged).values_list("via", "attributes"))
+    assert flagged.identity_conflict_at is not None
+    assert conflicts == [("upload", {"PatientName": {"stored": "Doe^Jane", "received": "Roe^Richard"}})]

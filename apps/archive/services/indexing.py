@@ -21,9 +21,10 @@ for these few statements; receiving and storing the bytes happens before, in par
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -32,7 +33,7 @@ from django.db import connection
 from django.utils import timezone
 
 from apps.archive.models import ArchiveUsage, Instance, Patient, Series, StorageExtrasUsage, Study
-from apps.dicom.headers import IndexAttributes
+from apps.dicom.headers import IndexAttributes, assigned_patient_id
 from apps.dicom.matching import normalise_person_name, person_name_keys
 from apps.dicom.status import WarningReason
 from tenants.deployment import Quotas
@@ -46,6 +47,8 @@ class RowStatus(StrEnum):
     CONFLICT = "conflict"  # same SOP Instance UID, different bytes: refused, the original kept
     QUOTA = "quota"  # refused by the tenant's storage or studies-a-month quota
     SERIES_IN_OTHER_STUDY = "series_in_other_study"
+    # Patient ID, Issuer, Patient Name or Birth Date contradicting the study's (docs/dicomweb.md)
+    IDENTITY_CONFLICT = "identity_conflict"
 
 
 @dataclass(frozen=True)
@@ -59,10 +62,49 @@ class IndexRow:
 
 
 @dataclass(frozen=True)
+class PatientIdentity:
+    """The attributes that say whose study it is; a study keeps those of its first instance."""
+
+    patient_id: str
+    issuer_of_patient_id: str
+    patient_name: str
+    patient_birth_date: date | None
+
+    @classmethod
+    def of(cls, attributes: IndexAttributes) -> PatientIdentity:
+        return cls(attributes.patient_id, attributes.issuer_of_patient_id, attributes.patient_name,
+                   attributes.patient_birth_date)
+
+    def contradictions(self, received: PatientIdentity, *, study_instance_uid: str) -> dict[str, dict[str, str]]:
+        """Per keyword, the stored and received values that contradict each other. An empty value
+        on either side contradicts nothing (it only says less); so does the Patient ID the archive
+        assigns to a study sent without one (ARCHIVE_ASSIGN_MISSING_PATIENT_ID), a stand-in for
+        "unknown". Names are compared as QIDO-RS matches them (case and accents ignored)."""
+        found: dict[str, dict[str, str]] = {}
+        placeholder = assigned_patient_id(study_instance_uid)
+        if placeholder not in (received.patient_id, self.patient_id) and received.patient_id != self.patient_id:
+            found["PatientID"] = {"stored": self.patient_id, "received": received.patient_id}
+        if (received.issuer_of_patient_id and self.issuer_of_patient_id
+                and received.issuer_of_patient_id != self.issuer_of_patient_id):
+            found["IssuerOfPatientID"] = {"stored": self.issuer_of_patient_id,
+                                          "received": received.issuer_of_patient_id}
+        if (received.patient_name and self.patient_name
+                and normalise_person_name(received.patient_name) != normalise_person_name(self.patient_name)):
+            found["PatientName"] = {"stored": self.patient_name, "received": received.patient_name}
+        if (received.patient_birth_date and self.patient_birth_date
+                and received.patient_birth_date != self.patient_birth_date):
+            found["PatientBirthDate"] = {"stored": f"{self.patient_birth_date:%Y%m%d}",
+                                         "received": f"{received.patient_birth_date:%Y%m%d}"}
+        return found
+
+
+@dataclass(frozen=True)
 class IndexOutcome:
     row: IndexRow
     status: RowStatus
     detail: str = ""
+    # For IDENTITY_CONFLICT: per keyword, {"stored": …, "received": …}.
+    contradictions: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -72,6 +114,7 @@ class _Known:
     instance_sha: dict[str, str] = field(default_factory=dict)
     study_of_series: dict[str, str] = field(default_factory=dict)
     studies: set[str] = field(default_factory=set)
+    identity_of_study: dict[str, PatientIdentity] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,7 +191,9 @@ def _known(cursor: Any, rows: Sequence[IndexRow]) -> _Known:
         FROM {_table(Series)} AS series JOIN {_table(Study)} AS study ON study.id = series.study_id
         WHERE series.series_instance_uid = ANY(%s::varchar[]) AND series.deleted_at IS NULL
         UNION ALL
-        SELECT 'study', study_instance_uid, '' FROM {_table(Study)}
+        SELECT 'study', study_instance_uid,
+               json_build_array(patient_id, issuer_of_patient_id, patient_name, patient_birth_date)::text
+        FROM {_table(Study)}
         WHERE study_instance_uid = ANY(%s::varchar[]) AND deleted_at IS NULL
         """,
         [instance_uids, series_uids, study_uids],
@@ -161,6 +206,10 @@ def _known(cursor: Any, rows: Sequence[IndexRow]) -> _Known:
             known.study_of_series[uid] = value
         else:
             known.studies.add(uid)
+            patient_id, issuer, name, birth_date = json.loads(value)
+            known.identity_of_study[uid] = PatientIdentity(
+                patient_id, issuer, name, date.fromisoformat(birth_date) if birth_date else None,
+            )
     return known
 
 
@@ -168,6 +217,7 @@ def _classify(rows: Sequence[IndexRow], known: _Known) -> list[IndexOutcome | No
     """Duplicates, conflicts and misplaced series, against the index and earlier rows of the batch."""
     instance_sha = dict(known.instance_sha)
     study_of_series = dict(known.study_of_series)
+    identity_of_study = dict(known.identity_of_study)
     decided: list[IndexOutcome | None] = []
     for row in rows:
         attributes = row.attributes
@@ -185,6 +235,18 @@ def _classify(rows: Sequence[IndexRow], known: _Known) -> list[IndexOutcome | No
         if expected_study != attributes.study_instance_uid:
             decided.append(IndexOutcome(
                 row, RowStatus.SERIES_IN_OTHER_STUDY, f"its Series Instance UID already belongs to study {expected_study}"
+            ))
+            continue
+        # A new study takes the identity of its first instance in the batch; later ones must agree.
+        received = PatientIdentity.of(attributes)
+        contradictions = identity_of_study.setdefault(attributes.study_instance_uid, received).contradictions(
+            received, study_instance_uid=attributes.study_instance_uid,
+        )
+        if contradictions:
+            decided.append(IndexOutcome(
+                row, RowStatus.IDENTITY_CONFLICT,
+                f"its {', '.join(contradictions)} contradict{'s' if len(contradictions) == 1 else ''} the patient "
+                f"identity of study {attributes.study_instance_uid}", contradictions,
             ))
             continue
         instance_sha[attributes.sop_instance_uid] = row.sha256

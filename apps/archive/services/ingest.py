@@ -33,9 +33,9 @@ from django.utils import timezone
 
 from apps.archive.keys import instance_object_key, new_upload_id
 from apps.archive.metadata import bulk_data_path
-from apps.archive.models import Study
+from apps.archive.models import Study, StudyIdentityConflict
 from apps.archive.selectors import storage_usage
-from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
+from apps.archive.services.indexing import IndexOutcome, IndexRow, RowStatus, index_rows
 from apps.archive.spool import PartTooLarge, Spool
 from apps.audit.models import Outcome
 from apps.audit.services import Actor, audit_record
@@ -44,6 +44,7 @@ from apps.dicom.headers import (
     PART10_PREFIX,
     InstanceHeader,
     InstanceRejected,
+    attribute_with_nul,
     index_attributes,
     lacks_only_the_preamble,
     read_instance_header,
@@ -244,6 +245,11 @@ class _Ingest:
             return
         document = _metadata(header)
         attributes = index_attributes(header, document)
+        with_nul = attribute_with_nul(attributes)
+        if with_nul:
+            self.fail(FailureReason.CANNOT_UNDERSTAND, f"its {with_nul} contains a NUL character (PS3.5 §6.2)",
+                      **identity)
+            return
         metadata_json = dumps(document)
         key = instance_object_key(
             study_instance_uid=header.study_instance_uid, series_instance_uid=header.series_instance_uid,
@@ -285,6 +291,10 @@ class _Ingest:
                     ))
                 if outcome.status != RowStatus.STORED:
                     refused_keys.append(outcome.row.object_key)
+            _identity_conflicts_record(
+                outcomes=[item for item in summary.outcomes if item.status == RowStatus.IDENTITY_CONFLICT],
+                actor=self.actor, via=self.via,
+            )
             new_count = len(summary.stored)
             audit_record(
                 action="archive.store", actor=self.actor, object_type="study",
@@ -339,10 +349,46 @@ def _object_sync_pool() -> ThreadPoolExecutor:
 
 
 _FAILURE_FOR_STATUS = {
+    RowStatus.IDENTITY_CONFLICT: FailureReason.PATIENT_IDENTITY_CONFLICT,
     RowStatus.CONFLICT: FailureReason.DUPLICATE_SOP_INSTANCE,
     RowStatus.QUOTA: FailureReason.OUT_OF_RESOURCES,
     RowStatus.SERIES_IN_OTHER_STUDY: FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
 }
+
+
+def _identity_conflicts_record(*, outcomes: list[IndexOutcome], actor: Actor, via: str) -> None:
+    """Flag each study an instance with a contradicting patient identity was refused for, keep the
+    conflicting values for quality control, and audit it (inside the ingest transaction).
+
+    The refused instance's own study may not exist (its first instance was refused too, e.g. by a
+    quota): then only the audit row tells of it."""
+    by_study: dict[str, list[IndexOutcome]] = {}
+    for outcome in outcomes:
+        by_study.setdefault(outcome.row.attributes.study_instance_uid, []).append(outcome)
+    now = timezone.now()
+    for study_instance_uid, refused in by_study.items():
+        study = Study.objects.filter(study_instance_uid=study_instance_uid, deleted_at__isnull=True).first()
+        if study is not None:
+            StudyIdentityConflict.objects.bulk_create([
+                StudyIdentityConflict(
+                    study=study, sop_instance_uid=item.row.attributes.sop_instance_uid,
+                    sop_class_uid=item.row.attributes.sop_class_uid,
+                    series_instance_uid=item.row.attributes.series_instance_uid,
+                    attributes=item.contradictions, via=via,
+                )
+                for item in refused
+            ])
+            Study.objects.filter(pk=study.pk, identity_conflict_at__isnull=True).update(identity_conflict_at=now)
+        audit_record(
+            action="archive.identity_conflict", actor=actor, object_type="study", object_id=study_instance_uid,
+            outcome=Outcome.FAILURE,
+            detail={
+                "via": via, "refused": len(refused),
+                "instances": [item.row.attributes.sop_instance_uid for item in refused][:50],
+                # Names only: the values are patient data, kept in the tenant's StudyIdentityConflict rows.
+                "attributes": sorted({keyword for item in refused for keyword in item.contradictions}),
+            },
+        )
 
 
 def instances_store(

@@ -1,10 +1,10 @@
-from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.generics import ListAPIView
 
 from apps.accounts.roles import ADMIN_ROLES, PLATFORM_ROLES
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_events_list
+from apps.core.requests import query_datetime
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -24,8 +24,8 @@ class AuditEventListView(ListAPIView):
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
         params = self.request.query_params
-        since = parse_datetime(params["since"]) if params.get("since") else None
-        until = parse_datetime(params["until"]) if params.get("until") else None
+        since = query_datetime(params, "since")
+        until = query_datetime(params, "until")
         return audit_events_list(
             action=params.get("action"), actor_name=params.get("actor"), object_type=params.get("object_type"),
             object_id=params.get("object_id"), since=since, until=until,

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpResponse
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers as drf_serializers
 from rest_framework import status
@@ -24,6 +23,7 @@ from apps.consults import attachments, selectors, services, webhooks
 from apps.consults.api import serializers
 from apps.consults.models import ConsultAttachment, WebhookEndpoint
 from apps.core.errors import InvalidInput, NotFound
+from apps.core.requests import query_datetime
 from apps.storage.tenant_storage import storage_for
 from tenants.queues import current_tenant
 
@@ -42,10 +42,7 @@ class ConsultListCreateView(GenericAPIView):
         if tenant.kind == "clinic":
             views = selectors.clinic_consults(clinic=tenant, states=states)
         else:
-            due_before = request.query_params.get("due_before")
-            parsed = parse_datetime(due_before) if due_before else None
-            if due_before and parsed is None:
-                raise InvalidInput("due_before must be an ISO 8601 date-time.", code="invalid_filter")
+            parsed = query_datetime(request.query_params, "due_before")
             views = selectors.hospital_worklist(hospital=tenant, filters=selectors.WorklistFilter(
                 states=states, priority=request.query_params.get("priority", ""),
                 modality=request.query_params.get("modality", ""), clinic_slug=request.query_params.get("clinic", ""),

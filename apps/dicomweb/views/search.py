@@ -52,6 +52,14 @@ def search(
                 field.keyword not in BY_KEYWORD for field in query.include_fields
             ),
         )
+    if not page.rows and not selectors.search_scope_exists(
+        study_instance_uid=study_instance_uid, series_instance_uid=series_instance_uid,
+    ):
+        # An empty list would claim the study (or series) exists and holds nothing; a target resource
+        # that does not exist is 404. Checked only when nothing matched: no cost otherwise.
+        if series_instance_uid:
+            return error_response("series_not_found", "No such series in this study.", 404)
+        return error_response("study_not_found", "No such study in this archive.", 404)
     scoped = {Level.STUDY} if study_instance_uid else set()
     if series_instance_uid:
         scoped.add(Level.SERIES)

@@ -10,7 +10,7 @@ from django.http.response import HttpResponseBase
 
 from apps.archive import services
 from apps.audit.services import Actor
-from apps.dicom.multipart import MultipartReader, parse_media_type
+from apps.dicom.multipart import MultipartError, MultipartReader, parse_media_type
 from apps.dicomweb.negotiation import DICOM_JSON, accepts_json
 from apps.dicomweb.serializers import stow_response
 from apps.dicomweb.views.base import error_response, service_root
@@ -72,7 +72,10 @@ def store(request: HttpRequest, actor: Actor, study_instance_uid: str | None) ->
         return error_response(
             "length_required", "This server cannot read a chunked request body here; send a Content-Length.", 411
         )
-    parts = MultipartReader(_limited(read, limit), boundary)
+    try:
+        parts = MultipartReader(_limited(read, limit), boundary)
+    except MultipartError as error:  # e.g. a boundary over RFC 2046's 70 characters
+        return error_response(error.code, f"{error.detail} (RFC 2046 §5.1.1); nothing was stored.", 400)
     report = services.instances_store(parts=parts, actor=actor, expected_study_instance_uid=study_instance_uid)
     if not report.stored:
         status = 409
