@@ -7,6 +7,8 @@ from django.db import OperationalError
 
 from apps.consults import delivery, services, webhooks
 from apps.storage.backends import StorageUnavailable
+from tenants.deployment import WorkKind
+from tenants.queues import current_tenant, enqueue
 
 
 @shared_task(name="apps.consults.tasks.consult_deliver_task", bind=True, acks_late=True,
@@ -25,7 +27,8 @@ def consults_flag_overdue() -> int:
 def webhook_deliver_task(self: Task, delivery_id: int) -> str:
     status, retry_in = webhooks.webhook_deliver(delivery_id=delivery_id)
     if retry_in is not None:
-        # Same queue (and tenant headers) as this attempt; the delivery row counts the attempts.
-        self.apply_async(args=(delivery_id,), countdown=retry_in, queue=self.request.delivery_info.get("routing_key"))
+        # The tenant's workflow queue again, through the outbox; the delivery row counts the attempts.
+        enqueue(webhook_deliver_task, tenant=current_tenant(), work=WorkKind.WORKFLOW, args=(delivery_id,),
+                countdown=retry_in)
         return "retrying"
     return status
