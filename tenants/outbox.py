@@ -26,6 +26,7 @@ from django.db import InterfaceError, OperationalError, close_old_connections, t
 from django.db.models import F
 from django.utils import timezone
 from django_tenants.utils import schema_context
+from kombu import Exchange, Queue
 from kombu.exceptions import KombuError
 
 from tenants.models import OutboxTask
@@ -85,6 +86,11 @@ def outbox_task_add(
     return row
 
 
+def _queue_named(name: str) -> Queue:
+    """The queue as Celery makes it for a queue name it was not configured with."""
+    return Queue(name, Exchange(name, type="direct"), routing_key=name)
+
+
 def _publish(row: OutboxTask) -> None:
     """One attempt, no retry and no wait for a broker that does not answer: the relay is the retry.
 
@@ -94,6 +100,10 @@ def _publish(row: OutboxTask) -> None:
     with current_app.pool.acquire(block=True) as connection:
         try:
             connection.ensure_connection(max_retries=0)
+            # Declared on every publish, not once per connection: a broker that came back empty has
+            # lost the queue's binding while the client reconnected underneath, and a message sent
+            # to an unbound queue is dropped (Redis transport). One idempotent command.
+            _queue_named(row.queue).bind(connection.default_channel).declare()
             current_app.send_task(
                 row.task_name, args=row.args, kwargs=row.kwargs, task_id=str(row.task_id), queue=row.queue,
                 eta=row.eta, headers={"_schema_name": row.schema_name}, connection=connection, retry=False,
