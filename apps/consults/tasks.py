@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from celery import Task, shared_task
+from celery import shared_task
 from django.db import OperationalError
 
 from apps.consults import delivery, services, webhooks
 from apps.storage.backends import StorageUnavailable
-from tenants.deployment import WorkKind
-from tenants.queues import current_tenant, enqueue
 
 
 @shared_task(name="apps.consults.tasks.consult_deliver_task", bind=True, acks_late=True,
@@ -23,12 +21,7 @@ def consults_flag_overdue() -> int:
     return services.consults_escalate_overdue()
 
 
-@shared_task(name="apps.consults.tasks.webhook_deliver_task", bind=True, acks_late=True)
-def webhook_deliver_task(self: Task, delivery_id: int) -> str:
+@shared_task(name="apps.consults.tasks.webhook_deliver_task", acks_late=True)
+def webhook_deliver_task(delivery_id: int) -> str:
     status, retry_in = webhooks.webhook_deliver(delivery_id=delivery_id)
-    if retry_in is not None:
-        # The tenant's workflow queue again, through the outbox; the delivery row counts the attempts.
-        enqueue(webhook_deliver_task, tenant=current_tenant(), work=WorkKind.WORKFLOW, args=(delivery_id,),
-                countdown=retry_in)
-        return "retrying"
-    return status
+    return "retrying" if retry_in is not None else status

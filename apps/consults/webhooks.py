@@ -21,7 +21,7 @@ from django.utils import timezone
 from apps.audit.services import Actor, audit_record
 from apps.consults.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
 from apps.core.errors import InvalidInput
-from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
+from tenants.queues import WorkKind, current_tenant, enqueue, enqueue_on_commit
 
 SIGNATURE_HEADER = "X-Imaging-Cloud-Signature"
 TIMEOUT_SECONDS = (3.0, 10.0)
@@ -70,7 +70,9 @@ def webhooks_emit(*, event: str, payload: dict[str, Any]) -> int:
 
 
 def webhook_deliver(*, delivery_id: int) -> tuple[str, float | None]:
-    """One attempt. Returns (status, seconds until the next attempt or None)."""
+    """One attempt; a failed one queues the next. Returns (status, seconds until the next attempt or None)."""
+    from apps.consults.tasks import webhook_deliver_task
+
     with transaction.atomic():
         delivery = (WebhookDelivery.objects.select_for_update().select_related("endpoint")
                     .filter(pk=delivery_id).first())
@@ -105,5 +107,9 @@ def webhook_deliver(*, delivery_id: int) -> tuple[str, float | None]:
                                                                  "error": error, "attempts": attempt})
         else:
             next_in = retry_delay_seconds(attempt)
+            # The next attempt's intent commits with this attempt's outcome (tenants.outbox), so a
+            # worker lost right after it cannot leave the delivery pending with nothing queued.
+            enqueue(webhook_deliver_task, tenant=current_tenant(), work=WorkKind.WORKFLOW, args=(delivery_id,),
+                    countdown=next_in)
         delivery.save()
     return delivery.status, next_in
