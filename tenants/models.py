@@ -88,3 +88,38 @@ class ReferralLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.clinic.slug} -> {self.hospital.slug}"
+
+
+class OutboxTask(models.Model):
+    """The intent to run one Celery task, written in the same transaction as the change it follows.
+
+    One table in the public schema for every tenant (the row names the tenant's schema), so the
+    relay finds every pending row with one indexed query instead of one per tenant schema; the
+    caller's transaction reaches it through the tenant's search path (`<tenant>, public`).
+    See docs/architecture.md, "Data path of a task".
+    """
+
+    task_id = models.UUIDField(unique=True, help_text="The Celery task id, the same on every publish of this row.")
+    task_name = models.CharField(max_length=200)
+    args = models.JSONField(default=list)
+    kwargs = models.JSONField(default=dict)
+    options = models.JSONField(default=dict, help_text="Celery execution options kept as given (time limits).")
+    schema_name = models.CharField(max_length=63, help_text="The tenant schema the task runs in.")
+    queue = models.CharField(max_length=200)
+    eta = models.DateTimeField(null=True, blank=True, help_text="Earliest run time, for a task given a countdown.")
+    created_at = models.DateTimeField()
+    next_attempt_at = models.DateTimeField(help_text="When the relay may publish it, if it is still not sent.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0, help_text="Failed publish attempts.")
+    last_error = models.TextField(blank=True, default="")
+
+    class Meta:
+        indexes = [
+            # The relay's one query: pending rows due for a publish, oldest first.
+            models.Index(fields=["next_attempt_at"], condition=models.Q(sent_at__isnull=True),
+                         name="outbox_pending_due_idx"),
+            models.Index(fields=["sent_at"], condition=models.Q(sent_at__isnull=False), name="outbox_sent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_name} for {self.schema_name} ({'sent' if self.sent_at else 'pending'})"

@@ -1,4 +1,9 @@
-"""Enqueue a task on the queue the tenant's deployment policy names for that kind of work."""
+"""Enqueue a task on the queue the tenant's deployment policy names for that kind of work.
+
+Every task goes through the task outbox (tenants.outbox): the intent is a row written in the
+caller's transaction, published after the commit, and published again by the relay if the broker
+was unreachable. Nothing else in the code talks to the broker to send a task.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,48 @@ from typing import Any
 
 from celery import Task
 from celery.result import AsyncResult
-from django.db import transaction
-from django_tenants.utils import schema_context
 
 from tenants.connection import tenant_connection
 from tenants.deployment import WorkKind, policy_for
 from tenants.models import Tenant
+from tenants.outbox import outbox_task_add
 
 
 def enqueue(
-    task: Task, *, tenant: Tenant, work: WorkKind, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    task: Task,
+    *,
+    tenant: Tenant,
+    work: WorkKind,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    countdown: float | None = None,
+    soft_time_limit: float | None = None,
+    time_limit: float | None = None,
 ) -> AsyncResult:
-    """Send now, stamped with the tenant's schema, to the tenant's queue for `work`."""
-    queue = policy_for(tenant).queue_for(work)
-    with schema_context(tenant.schema_name):
-        return task.apply_async(args=args, kwargs=kwargs or {}, queue=queue)
+    """Queue `task` in the tenant's schema, on the tenant's queue for `work`.
+
+    The intent joins the current transaction, if there is one, and is sent once it commits (the
+    worker then finds the rows it is given IDs of); outside a transaction it is sent at once. A
+    broker that cannot be reached delays the task, never loses it, and raises nothing here.
+    """
+    options: dict[str, Any] = {}
+    if soft_time_limit is not None:
+        options["soft_time_limit"] = soft_time_limit
+    if time_limit is not None:
+        options["time_limit"] = time_limit
+    row = outbox_task_add(
+        task_name=task.name, schema_name=tenant.schema_name, queue=policy_for(tenant).queue_for(work),
+        args=args, kwargs=kwargs, countdown=countdown, options=options,
+    )
+    return AsyncResult(str(row.task_id), app=task.app)
 
 
 def enqueue_on_commit(
     task: Task, *, tenant: Tenant, work: WorkKind, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
 ) -> None:
-    """Send once the current transaction commits, so the worker finds the rows it is given IDs of."""
-    transaction.on_commit(lambda: enqueue(task, tenant=tenant, work=work, args=args, kwargs=kwargs))
+    """Queue `task` to be sent once the current transaction commits (the same as `enqueue`, which
+    always waits for the commit; kept so callers say what they rely on)."""
+    enqueue(task, tenant=tenant, work=work, args=args, kwargs=kwargs)
 
 
 def current_tenant() -> Tenant:

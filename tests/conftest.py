@@ -10,6 +10,7 @@ import pytest
 import redis
 from django.conf import settings
 
+from tests.support.broker_outage import BrokerOutage, start_broker_outage_platform
 from tests.support.platform import (
     ROLES_BY_KIND,
     TENANT_SPECS,
@@ -153,3 +154,15 @@ def workers(platform: TestPlatform) -> Iterator[dict[str, RunningWorker]]:
     yield running
     for worker in running.values():
         worker.stop()
+
+
+@pytest.fixture(scope="session")
+def broker_outage(platform: TestPlatform) -> Iterator[BrokerOutage]:
+    """A web server, worker and outbox relay on a private broker that a test may stop
+    (`with broker_outage.broker_down(): ...`); the shared broker is never touched."""
+    from tenants.deployment import SHARED_QUEUES, policy_for
+
+    queues = list(SHARED_QUEUES) + policy_for(platform.tenants["hospital_b"]).queues()
+    outage = start_broker_outage_platform(platform, queues=queues)
+    yield outage
+    outage.stop()

@@ -53,7 +53,7 @@ from apps.storage.tenant_storage import storage_for
 from tenants.connection import tenant_connection
 from tenants.deployment import WorkKind, policy_for
 from tenants.models import Tenant
-from tenants.queues import current_tenant
+from tenants.queues import current_tenant, enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -413,7 +413,8 @@ def _send_on_commit(jobs: list[AIJob], *, tenant: Tenant) -> None:
         job.dispatched_at = now
         job.save(update_fields=["dispatched_at"])
         timeout = timeouts.get(job.engine_name, 600.0)
-        transaction.on_commit(partial(job_enqueue, job_id=job.pk, tenant=tenant, timeout_seconds=timeout))
+        # In this transaction: the run message is an outbox row that commits with `dispatched_at`.
+        job_enqueue(job_id=job.pk, tenant=tenant, timeout_seconds=timeout)
 
 
 def dispatch_next_after_commit() -> None:
@@ -428,28 +429,21 @@ STUCK_STEP_GRACE_SECONDS = 5.0
 
 
 def job_enqueue(*, job_id: uuid.UUID | str, tenant: Tenant, timeout_seconds: float, countdown: float = 0.0) -> None:
-    """Send the job's run task to the tenant's `ai` queue, with soft and hard limits past the engine's time-out."""
-    from django_tenants.utils import schema_context
-
+    """Queue the job's run task on the tenant's `ai` queue (once the current transaction commits),
+    with soft and hard limits past the engine's time-out."""
     from apps.ai.tasks import ai_job_run
 
-    queue = policy_for(tenant).queue_for(WorkKind.AI)
-    with schema_context(tenant.schema_name):
-        ai_job_run.apply_async(
-            args=(str(job_id),), queue=queue, countdown=countdown or None,
-            soft_time_limit=timeout_seconds + STUCK_STEP_GRACE_SECONDS, time_limit=timeout_seconds + 30,
-        )
+    enqueue(
+        ai_job_run, tenant=tenant, work=WorkKind.AI, args=(str(job_id),), countdown=countdown or None,
+        soft_time_limit=timeout_seconds + STUCK_STEP_GRACE_SECONDS, time_limit=timeout_seconds + 30,
+    )
 
 
 def job_enqueue_expiry(*, job_id: uuid.UUID | str, tenant: Tenant, countdown: float) -> None:
     """Fail a dispatched external job as `timeout` if it is still running after `countdown` seconds."""
-    from django_tenants.utils import schema_context
-
     from apps.ai.tasks import ai_external_job_expire
 
-    with schema_context(tenant.schema_name):
-        ai_external_job_expire.apply_async(args=(str(job_id),), queue=policy_for(tenant).queue_for(WorkKind.AI),
-                                           countdown=countdown)
+    enqueue(ai_external_job_expire, tenant=tenant, work=WorkKind.AI, args=(str(job_id),), countdown=countdown)
 
 
 def job_cancel(*, job_id: uuid.UUID | str, actor: Actor) -> AIJob:

@@ -49,11 +49,7 @@ def consults_flag_overdue() -> int:
     return services.consults_escalate_overdue()
 
 
-@shared_task(name="apps.consults.tasks.webhook_deliver_task", bind=True, acks_late=True)
-def webhook_deliver_task(self: Task, delivery_id: int) -> str:
+@shared_task(name="apps.consults.tasks.webhook_deliver_task", acks_late=True)
+def webhook_deliver_task(delivery_id: int) -> str:
     status, retry_in = webhooks.webhook_deliver(delivery_id=delivery_id)
-    if retry_in is not None:
-        # Same queue (and tenant headers) as this attempt; the delivery row counts the attempts.
-        self.apply_async(args=(delivery_id,), countdown=retry_in, queue=self.request.delivery_info.get("routing_key"))
-        return "retrying"
-    return status
+    return "retrying" if retry_in is not None else status

@@ -35,7 +35,7 @@ from apps.consults.webhook_transport import (
     status_error_class,
 )
 from apps.core.errors import InvalidInput
-from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
+from tenants.queues import WorkKind, current_tenant, enqueue, enqueue_on_commit
 
 SIGNATURE_HEADER = "X-Imaging-Cloud-Signature"
 TIMESTAMP_HEADER = "X-Imaging-Cloud-Timestamp"
@@ -105,7 +105,9 @@ def webhooks_emit(*, event: str, payload: dict[str, Any]) -> int:
 
 
 def webhook_deliver(*, delivery_id: int) -> tuple[str, float | None]:
-    """One attempt. Returns (status, seconds until the next attempt or None)."""
+    """One attempt; a failed one queues the next. Returns (status, seconds until the next attempt or None)."""
+    from apps.consults.tasks import webhook_deliver_task
+
     with transaction.atomic():
         delivery = (WebhookDelivery.objects.select_for_update().select_related("endpoint")
                     .filter(pk=delivery_id).first())
@@ -148,5 +150,9 @@ def webhook_deliver(*, delivery_id: int) -> tuple[str, float | None]:
                                                                  "error": error, "attempts": attempt})
         else:
             next_in = retry_delay_seconds(attempt)
+            # The next attempt's intent commits with this attempt's outcome (tenants.outbox), so a
+            # worker lost right after it cannot leave the delivery pending with nothing queued.
+            enqueue(webhook_deliver_task, tenant=current_tenant(), work=WorkKind.WORKFLOW, args=(delivery_id,),
+                    countdown=next_in)
         delivery.save()
     return delivery.status, next_in

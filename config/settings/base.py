@@ -301,6 +301,15 @@ CELERY_ACCEPT_CONTENT = ["json"]
 # Longer than any task runs, so a slow task is not delivered twice while still running.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3 * 3600)}
 CELERY_TASK_ALWAYS_EAGER = False
+# The hand-off to workers goes through the task outbox (tenants.outbox, docs/architecture.md):
+# a request publishes once after its commit; the relay (`manage.py outbox_relay`) publishes again
+# what is still unsent OUTBOX_RELAY_AFTER_SECONDS later, with a doubling wait between failed tries
+# up to OUTBOX_RELAY_BACKOFF_MAX_SECONDS, and removes sent rows after OUTBOX_KEEP_SENT_HOURS.
+OUTBOX_RELAY_AFTER_SECONDS = env_int("OUTBOX_RELAY_AFTER_SECONDS", 10)
+OUTBOX_RELAY_INTERVAL_SECONDS = env_int("OUTBOX_RELAY_INTERVAL_SECONDS", 1)
+OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 500)
+OUTBOX_RELAY_BACKOFF_MAX_SECONDS = env_int("OUTBOX_RELAY_BACKOFF_MAX_SECONDS", 300)
+OUTBOX_KEEP_SENT_HOURS = env_int("OUTBOX_KEEP_SENT_HOURS", 24)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "audit-heartbeat": {"task": "apps.core.tasks.beat_heartbeat", "schedule": 300.0},
     # Finds studies that received no instance for STUDY_STABLE_SECONDS, per tenant.

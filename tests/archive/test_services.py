@@ -6,11 +6,14 @@ from __future__ import annotations
 import io
 import random
 
+import pytest
+
 from apps.archive.events import on_study_stable, unsubscribe
-from apps.archive.models import Study
+from apps.archive.models import Instance, Study
 from apps.archive.services import index_bulk_load, instance_store_file, studies_mark_stable
 from apps.audit.services import Actor
 from apps.dicom.status import FailureReason
+from apps.storage.tenant_storage import storage_for
 from bench.scale_index import synthetic_index
 from tests.support.dicomweb import ct_study, qido, stow
 
@@ -123,3 +126,16 @@ def test_prepared_index_statements_follow_the_tenant_on_one_connection(platform)
             assert Instance.objects.filter(sop_instance_uid=uid).count() == 1
         with platform.schema(other):
             assert not Instance.objects.filter(sop_instance_uid=uid).exists()
+
+
+def test_an_error_after_the_index_commit_keeps_the_objects_its_rows_name(platform, monkeypatch):
+    def after_commit_work_fails(*, row):
+        raise RuntimeError("the after-commit work failed")
+
+    monkeypatch.setattr("tenants.outbox.outbox_task_publish_after_commit", after_commit_work_fails)
+    study = ct_study(1)  # a new series: its thumbnail task is queued for after the commit
+    with platform.schema("clinic_a"):
+        with pytest.raises(RuntimeError):
+            instance_store_file(stream=io.BytesIO(study.files[0]), actor=Actor.system("test"))
+        instance = Instance.objects.get(sop_instance_uid=study.sop_instance_uids[0])
+    assert storage_for(platform.tenants["clinic_a"]).get_bytes(instance.object_key) == study.files[0]

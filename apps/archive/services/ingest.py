@@ -1,6 +1,6 @@
 """Ingest: receive DICOM instances, keep their bytes untouched in object storage, index them.
 
-The data path of DESIGN §5, per STOW-RS request (or uploaded file):
+The data path of an upload (docs/architecture.md), per STOW-RS request (or uploaded file):
 
 1. each part is received into a `Spool` (memory up to a limit, then a temporary file) while it is
    hashed — the request is never held whole;
@@ -10,12 +10,14 @@ The data path of DESIGN §5, per STOW-RS request (or uploaded file):
    before the next part is read; making them durable (fsync on the filesystem backend) runs in the
    background meanwhile;
 4. when every part is in storage, the batch is indexed in one transaction (services.indexing), the
-   request's audit event written in it, and the derived work (thumbnails of new series) queued for
-   after the commit, which waits until every object is durable;
+   request's audit event and the intent of the derived work (thumbnails of new series, an outbox
+   row: tenants.outbox) written in it; the commit waits until every object is durable;
 5. objects that the index refused (duplicates, conflicts, quota) are removed again.
 
 A crash before step 4 commits leaves only objects no row names (harmless, never served); a 200 or
-202 is answered only after the commit, so an accepted instance is both stored and indexed.
+202 is answered only after the commit, so an accepted instance is both stored and indexed. Once the
+commit happened nothing removes an object a row names: an error after it (a broker that cannot be
+reached, say) is not a reason to undo the store.
 """
 
 from __future__ import annotations
@@ -274,6 +276,9 @@ class _Ingest:
         report = StoreReport(failed=list(self.failed))
         refused_keys: list[str] = []
         with transaction.atomic():
+            # The first thing run after the commit, before any other after-commit work: from then on
+            # rows name these objects, and no later error may remove them (see abandon()).
+            transaction.on_commit(self._mark_committed)
             summary = index_rows(rows=self.staged, quotas=self.quotas)
             for outcome in summary.outcomes:
                 attributes = outcome.row.attributes
@@ -314,11 +319,10 @@ class _Ingest:
                     study_derivatives_warm, tenant=self.tenant, work=WorkKind.INGEST,
                     args=(study_id, sorted(series_ids)),
                 )
-            # Rows that name an object commit only once it is durable (DESIGN §7); the syncs ran
+            # Rows that name an object commit only once it is durable (docs/security.md); the syncs ran
             # while the rows were written. A failed sync raises here and rolls the rows back.
             for pending in self.syncing:
                 pending.result()
-        self.committed = True
         # Outside the transaction: these objects are this request's own copies that no row names.
         self._delete(refused_keys)
         return report
@@ -330,8 +334,12 @@ class _Ingest:
             except (OSError, StorageUnavailable):
                 logger.warning("Could not remove unindexed object %s; it is never served", key, exc_info=True)
 
+    def _mark_committed(self) -> None:
+        self.committed = True
+
     def abandon(self) -> None:
-        """Remove every object this request wrote, unless its rows were committed."""
+        """Remove every object this request wrote, but only if its index transaction rolled back (or
+        never ran): once the rows committed, their objects are the archive's, whatever fails later."""
         if not self.committed:
             self._delete(self.written_keys)
 
