@@ -17,6 +17,7 @@ Shared services, all private to the run:
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -65,7 +66,7 @@ def ensure_haproxy_installed(log=print) -> str:  # type: ignore[no-untyped-def]
     return result.stdout.splitlines()[0]
 
 
-def haproxy_configuration(*, port: int, web_ports: list[int]) -> str:
+def haproxy_configuration(*, port: int, web_ports: list[int], admin_socket: Path) -> str:
     """Round-robin over the web nodes; a node is out after 2 failed /readyz checks 1 s apart, back after 2 good.
 
     `retry-on conn-failure` with `option redispatch` sends a request whose connection was refused to
@@ -78,6 +79,7 @@ def haproxy_configuration(*, port: int, web_ports: list[int]) -> str:
     return f"""global
     maxconn 512
     log stdout format raw local0
+    stats socket {admin_socket} mode 600 level operator
 
 defaults
     mode http
@@ -88,6 +90,8 @@ defaults
     timeout client 300s
     timeout server 300s
     timeout http-request 60s
+    # /readyz answers within its own 2 s budget (READINESS_CHECK_TIMEOUT_SECONDS); a busy node is not a dead one.
+    timeout check 3s
     retries 3
     retry-on conn-failure
     option redispatch 1
@@ -104,6 +108,31 @@ backend web_nodes
     default-server inter 1s fall 2 rise 2
 {servers}
 """
+
+
+_HAPROXY_REQUEST_LINE = re.compile(
+    r"\] \S+ \S+/(?P<server>\S+) \S+ (?P<status>-?\d+) \d+ \S+ \S+ (?P<termination>\S{4}) "
+    r"\d+/\d+/\d+/\d+/(?P<redispatched>\+?)(?P<retries>\d+) "
+)
+
+
+def haproxy_log_summary(log_text: str) -> dict[str, object]:
+    """What haproxy saw: health-check state changes, requests sent to another node after a refused
+    connection (`+` before the retry count), and answers that were not 2xx, with their termination
+    state (e.g. `SH--`: the server closed during the response headers). With `option dontlog-normal`
+    only requests that were retried, redispatched or failed are logged."""
+    state_changes = [line.split(", reason")[0] for line in log_text.splitlines()
+                     if line.startswith("Server web_nodes/")]
+    redispatched = retried = 0
+    failures: dict[str, int] = {}
+    for match in _HAPROXY_REQUEST_LINE.finditer(log_text):
+        redispatched += bool(match["redispatched"])
+        retried += int(match["retries"]) > 0
+        if not match["status"].startswith("2"):
+            key = f"{match['status']} {match['termination']} via {match['server']}"
+            failures[key] = failures.get(key, 0) + 1
+    return {"state_changes": state_changes, "redispatched": redispatched, "retried": retried,
+            "failed_answers": failures}
 
 
 @dataclass
@@ -304,7 +333,8 @@ class Cluster:
     def _start_haproxy(self) -> None:
         configuration = self.work_dir / "haproxy.cfg"
         configuration.write_text(haproxy_configuration(
-            port=self.haproxy_port, web_ports=[node.port for node in self.web_nodes if node.port]))
+            port=self.haproxy_port, web_ports=[node.port for node in self.web_nodes if node.port],
+            admin_socket=self.work_dir / "haproxy.sock"))
         subprocess.run([HAPROXY_BINARY, "-c", "-q", "-f", str(configuration)], check=True)
         self.haproxy = ManagedProcess("haproxy", [HAPROXY_BINARY, "-db", "-f", str(configuration)],
                                       log_path=self.work_dir / "haproxy.log")
@@ -314,6 +344,25 @@ class Cluster:
             return answer.status_code == 200
 
         wait_until(both_nodes_up, timeout=30, what="haproxy")
+
+    def haproxy_server_states(self) -> dict[str, str]:
+        """Each web node's state as haproxy sees it now (`show stat` on its admin socket: UP, DOWN, …)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+            connection.settimeout(5)
+            connection.connect(str(self.work_dir / "haproxy.sock"))
+            connection.sendall(b"show stat\n")
+            answer = b""
+            while chunk := connection.recv(65536):
+                answer += chunk
+        lines = answer.decode().splitlines()
+        header = lines[0].lstrip("# ").split(",")
+        rows = [dict(zip(header, line.split(","), strict=False)) for line in lines[1:] if line]
+        return {row["svname"]: row["status"] for row in rows
+                if row.get("pxname") == "web_nodes" and row["svname"] not in ("BACKEND", "FRONTEND")}
+
+    def haproxy_log_text(self) -> str:
+        path = self.work_dir / "haproxy.log"
+        return path.read_text(errors="replace") if path.exists() else ""
 
     # --- stop --------------------------------------------------------------------------------------------
     def stop(self) -> None:

@@ -39,7 +39,14 @@ from typing import Any
 import psutil
 import redis
 
-from bench.cluster import REPO_ROOT, TENANT_DOMAIN, TENANT_SLUG, Cluster, ensure_haproxy_installed
+from bench.cluster import (
+    REPO_ROOT,
+    TENANT_DOMAIN,
+    TENANT_SLUG,
+    Cluster,
+    ensure_haproxy_installed,
+    haproxy_log_summary,
+)
 from bench.measure import latency_summary
 from bench.multinode_load import (
     InstanceMaker,
@@ -211,15 +218,24 @@ class MultiNodeRun:
             self._sleep_until(arguments.seconds * arguments.restart_at)
             self.timeline.restart = self.state.now()
             log(f"t={self.timeline.restart:.1f}s: starting {', '.join(self.timeline.killed)} again")
+            # Started from this (the main) thread: a child's PR_SET_PDEATHSIG fires when the thread
+            # that started it ends, so nodes started from a helper thread would be stopped with it.
+            self._start_killed()
             # The load goes on while they boot: a rescheduled pod takes its time to pass /readyz.
-            self.restarting = threading.Thread(target=self._restart_killed, name="restart", daemon=True)
+            self.restarting = threading.Thread(target=self._wait_restarted_ready, name="restart", daemon=True)
             self.restarting.start()
         self._sleep_until(arguments.seconds)
 
     def _restart_killed(self) -> None:
+        self._start_killed()
+        self._wait_restarted_ready()
+
+    def _start_killed(self) -> None:
         for node in [*self.cluster.web_nodes, *self.cluster.worker_nodes]:
             if not node.alive():
                 node.start()
+
+    def _wait_restarted_ready(self) -> None:
         for node in self.cluster.web_nodes:
             self.cluster.wait_web_ready(node)
         for node in self.cluster.worker_nodes:
@@ -291,6 +307,11 @@ class MultiNodeRun:
             "timeline": asdict(self.timeline),
             "phases": phases,
             "latency": latencies,
+            "errors": [asdict(record) for record in records if not record.ok],
+            "haproxy": {**haproxy_log_summary(self.cluster.haproxy_log_text()),
+                        "servers_at_end": self._haproxy_server_states()},
+            "nodes_alive_at_end": {node.name: node.alive() for node in
+                                   [*self.cluster.web_nodes, *self.cluster.worker_nodes]},
             "instances": {"sent": len(self.state.accepted) + self.state.sent_not_accepted,
                           "accepted": verification.accepted, "retrievable": verification.retrievable,
                           "listed_by_qido": verification.listed, "lost": verification.lost,
@@ -300,6 +321,12 @@ class MultiNodeRun:
                           "broker_unacked_left": workflows.broker_unacked_left,
                           "seconds_to_empty_broker": workflows.seconds_to_empty_broker, "stuck": workflows.stuck},
         }
+
+    def _haproxy_server_states(self) -> dict[str, str]:
+        try:
+            return self.cluster.haproxy_server_states()
+        except (OSError, IndexError, KeyError) as failure:
+            return {"haproxy admin socket": f"unreadable ({failure})"}
 
     def keep_logs(self, results_dir: Path) -> Path:
         target = results_dir / f"multinode-{self.stamp}-logs"
@@ -319,7 +346,8 @@ class MultiNodeRun:
 
 def _phase_counts(records: list[RequestRecord]) -> dict[str, Any]:
     errors = [record for record in records if not record.ok]
-    statuses = Counter(str(record.status) if record.status else record.error or "no answer" for record in errors)
+    statuses = Counter(str(record.status) if record.status else record.error.split(":")[0] or "no answer"
+                       for record in errors)
     return {"requests": len(records), "errors": len(errors),
             "error_rate": round(len(errors) / len(records), 4) if records else 0.0,
             "error_statuses": dict(sorted(statuses.items()))}
@@ -348,7 +376,17 @@ def report(results: dict[str, Any]) -> str:
         if summary.get("samples"):
             lines.append(f"| {kind} | {summary['samples']} | {summary['p50_ms']:.0f} | {summary['p95_ms']:.0f} | "
                          f"{summary['max_ms']:.0f} |")
-    instances, workflows = results["instances"], results["workflows"]
+    instances, workflows, balancer = results["instances"], results["workflows"], results["haproxy"]
+    lines += ["", "haproxy: " + "; ".join(balancer["state_changes"]),
+              "haproxy servers at the end: " + ", ".join(f"{name} {state}" for name, state
+                                                           in balancer["servers_at_end"].items())
+              + "; nodes alive: " + ", ".join(f"{name} {'yes' if alive else 'NO'}" for name, alive
+                                              in results["nodes_alive_at_end"].items()),
+              f"haproxy: {balancer['redispatched']} requests sent to the other node after a refused connection; "
+              "answers not 2xx: " + (", ".join(f"{key} ×{count}" for key, count in balancer["failed_answers"].items())
+                                     or "none")]
+    for error in results["errors"][:10]:
+        lines.append(f"  error at {error['started']:.1f} s: {error['kind']} {error['status'] or ''} {error['error']}")
     lines += [
         "",
         f"instances: sent {instances['sent']}, accepted {instances['accepted']}, retrievable byte-identical "

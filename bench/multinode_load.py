@@ -229,7 +229,7 @@ class LoadClient:
             response = send()
         except requests.RequestException as failure:
             self.state.record(RequestRecord(kind, started, self.state.now() - started, 0, False,
-                                            type(failure).__name__))
+                                            f"{type(failure).__name__}: {failure}"[:300]))
             return None
         try:
             error = judge(response)
