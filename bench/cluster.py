@@ -24,7 +24,7 @@ import signal
 import socket
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -135,6 +135,24 @@ def haproxy_log_summary(log_text: str) -> dict[str, object]:
             "failed_answers": failures}
 
 
+_CELERY_TASK_LINE = re.compile(r"Task [\w.]+\[(?P<id>[0-9a-f-]{36})\] (?P<event>received|succeeded|raised)")
+
+
+def tasks_interrupted(*, killed_life_log: str, after_kill_logs: str) -> dict[str, bool]:
+    """Tasks the killed worker had received and not finished when it died, each with whether some
+    worker finished it later (`succeeded` or `raised` after the kill, i.e. on a new delivery once the
+    visibility timeout gave the unacknowledged message back to the queue)."""
+    received: set[str] = set()
+    for match in _CELERY_TASK_LINE.finditer(killed_life_log):
+        if match["event"] == "received":
+            received.add(match["id"])
+        else:
+            received.discard(match["id"])
+    finished_later = {match["id"] for match in _CELERY_TASK_LINE.finditer(after_kill_logs)
+                      if match["event"] != "received"}
+    return {task_id: task_id in finished_later for task_id in sorted(received)}
+
+
 @dataclass
 class Node:
     """One node of the cluster: its start command and environment, and the process group running it."""
@@ -145,7 +163,7 @@ class Node:
     log_path: Path
     port: int | None = None
     process: ManagedProcess | None = None
-    kills: list[float] = field(default_factory=list)
+    log_bytes_at_kill: int | None = None  # where the log of the node's killed life ends
 
     def start(self) -> None:
         self.process = ManagedProcess(self.name, self.command, log_path=self.log_path, env=self.environment,
@@ -158,6 +176,7 @@ class Node:
         """SIGKILL to the node's whole process group (the start script's session): nothing is let finish."""
         if self.process is None:
             return
+        self.log_bytes_at_kill = self.log_path.stat().st_size if self.log_path.exists() else 0
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.process.wait(timeout=10)
 

@@ -46,6 +46,7 @@ from bench.cluster import (
     Cluster,
     ensure_haproxy_installed,
     haproxy_log_summary,
+    tasks_interrupted,
 )
 from bench.measure import latency_summary
 from bench.multinode_load import (
@@ -133,10 +134,12 @@ class WorkflowOutcome:
     broker_messages_left: int = 0
     broker_unacked_left: int = 0
     seconds_to_empty_broker: float | None = None
+    tasks_interrupted: dict[str, bool] = field(default_factory=dict)  # task id → finished on a later delivery
 
     @property
     def stuck(self) -> int:
-        return len(self.pending) + self.broker_messages_left + self.broker_unacked_left
+        never_finished = sum(not finished for finished in self.tasks_interrupted.values())
+        return len(self.pending) + self.broker_messages_left + self.broker_unacked_left + never_finished
 
 
 class MultiNodeRun:
@@ -284,7 +287,24 @@ class MultiNodeRun:
                 break
             time.sleep(0.5)
         log(f"broker: {outcome.broker_messages_left} queued, {outcome.broker_unacked_left} unacknowledged")
+        outcome.tasks_interrupted = self._tasks_interrupted()
         return outcome
+
+    def _tasks_interrupted(self) -> dict[str, bool]:
+        """Tasks in flight on the killed worker node, and whether each was finished later elsewhere.
+
+        The same file holds the killed life and the restarted one (appended); the offset taken at the
+        kill separates them. The worker logs at INFO, which names every task it receives and finishes.
+        """
+        logs = {node.name: node.log_path.read_bytes() for node in self.cluster.worker_nodes}
+        after_kill = "".join(
+            logs[node.name][node.log_bytes_at_kill or 0:].decode(errors="replace") for node in self.cluster.worker_nodes)
+        interrupted: dict[str, bool] = {}
+        for node in self.cluster.worker_nodes:
+            if node.log_bytes_at_kill is not None:
+                killed_life = logs[node.name][:node.log_bytes_at_kill].decode(errors="replace")
+                interrupted |= tasks_interrupted(killed_life_log=killed_life, after_kill_logs=after_kill)
+        return interrupted
 
     # --- results -----------------------------------------------------------------------------------------
     def _results(self, verification: Verification, workflows: WorkflowOutcome, haproxy_version: str) -> dict[str, Any]:
@@ -319,7 +339,8 @@ class MultiNodeRun:
             "workflows": {"studies": workflows.studies, "seconds_to_final": workflows.seconds_to_final,
                           "pending": workflows.pending, "broker_messages_left": workflows.broker_messages_left,
                           "broker_unacked_left": workflows.broker_unacked_left,
-                          "seconds_to_empty_broker": workflows.seconds_to_empty_broker, "stuck": workflows.stuck},
+                          "seconds_to_empty_broker": workflows.seconds_to_empty_broker,
+                          "tasks_interrupted_by_kill": workflows.tasks_interrupted, "stuck": workflows.stuck},
         }
 
     def _haproxy_server_states(self) -> dict[str, str]:
@@ -399,6 +420,8 @@ def report(results: dict[str, Any]) -> str:
         + (f"{workflows['seconds_to_empty_broker']:.1f} s" if workflows["seconds_to_empty_broker"] is not None
            else f"— ({workflows['broker_messages_left']} queued, {workflows['broker_unacked_left']} unacked)")
         + f"; STUCK {workflows['stuck']}",
+        f"tasks in flight on the killed worker: {len(workflows['tasks_interrupted_by_kill'])}, finished later on "
+        f"a new delivery: {sum(workflows['tasks_interrupted_by_kill'].values())}",
     ]
     for line in instances["lost"][:10]:
         lines.append(f"  lost: {line}")
