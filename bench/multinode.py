@@ -311,7 +311,8 @@ class MultiNodeRun:
         records = self.state.records
         phases = []
         for name, start, end in self.timeline.phases():
-            inside = [record for record in records if start <= record.started < end]
+            # By when the answer (or the failure) came: a request cut by the kill belongs to the kill.
+            inside = [record for record in records if start <= record.started + record.seconds < end]
             phases.append({"phase": name, "from_s": round(start, 1), "to_s": round(end, 1),
                            "by_kind": {kind: _phase_counts([r for r in inside if r.kind == kind]) for kind in KINDS},
                            "all": _phase_counts(inside)})
@@ -328,6 +329,7 @@ class MultiNodeRun:
             "phases": phases,
             "latency": latencies,
             "errors": [asdict(record) for record in records if not record.ok],
+            "requests": [asdict(record) for record in records],
             "haproxy": {**haproxy_log_summary(self.cluster.haproxy_log_text()),
                         "servers_at_end": self._haproxy_server_states()},
             "nodes_alive_at_end": {node.name: node.alive() for node in
@@ -384,9 +386,9 @@ def report(results: dict[str, Any]) -> str:
                    if timeline["restart"] is not None and timeline["restarted_ready"] is not None else ", not restarted")
         lines.append(f"killed {', '.join(timeline['killed'])} at {timeline['kill']:.1f} s{restart}; "
                      f"load ended at {timeline['end']:.1f} s")
-    lines += ["", "| phase | seconds | STOW-RS (errors) | QIDO-RS (errors) | WADO-RS (errors) | error rate | error answers |",
+    lines += ["", "| phase (answer received) | seconds | STOW-RS (errors) | QIDO-RS (errors) | WADO-RS (errors) | error rate | error answers |",
               "|---|---|---|---|---|---|---|"]
-    for phase in results["phases"]:
+    for phase in results["phases"]:  # requests counted in the phase where their answer came
         cells = [f"{phase['by_kind'][kind]['requests']} ({phase['by_kind'][kind]['errors']})" for kind in KINDS]
         statuses = ", ".join(f"{status} ×{count}" for status, count in phase["all"]["error_statuses"].items()) or "–"
         lines.append(f"| {phase['phase']} | {phase['from_s']:.1f}–{phase['to_s']:.1f} | {' | '.join(cells)} | "
