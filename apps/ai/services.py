@@ -13,7 +13,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -403,6 +403,36 @@ def jobs_resend_unclaimed(*, older_than_seconds: float | None = None) -> int:
                          detail={"dispatched_at": job.dispatched_at.isoformat() if job.dispatched_at else None})
         _send_on_commit(jobs, tenant=current_tenant())
     return len(jobs)
+
+
+def jobs_resend_lost_attempts(*, now: datetime | None = None) -> int:
+    """Send the run message again for every job whose running attempt outlived its time-out.
+
+    The run ends itself at the engine's time-out and the hard time limit ends it shortly after, so
+    an attempt still `running` past that plus LOST_ATTEMPT_GRACE_SECONDS lost its worker (a pool
+    process killed, a task ended by a database blip). Its message was acknowledged, so nothing would
+    run it again, and it would hold its tenant's in-flight place for good. The new message claims the
+    job again, or fails it `worker_lost` once AI_JOB_MAX_ATTEMPTS are used (see _job_claim). External
+    jobs are left to their own expiry."""
+    now = now or timezone.now()
+    timeouts = {engine.descriptor.name: engine.timeout_seconds for engine in selectors.engines_registered()}
+    tenant = current_tenant()
+    resent = 0
+    with transaction.atomic():
+        running = (AIJob.objects.select_for_update(skip_locked=True)
+                   .filter(state=JobState.RUNNING, access_token_id__isnull=True, started_at__isnull=False))
+        for job in running:
+            timeout = timeouts.get(job.engine_name, 600.0)
+            assert job.started_at is not None
+            if (now - job.started_at).total_seconds() <= timeout + LOST_ATTEMPT_GRACE_SECONDS:
+                continue
+            logger.warning("AI job %s has run since %s, past its time-out: its worker was lost, sending it again",
+                           job.pk, job.started_at)
+            audit_record(action="ai.job_resend", actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
+                         detail={"lost_attempt_started_at": job.started_at.isoformat(), "attempts": job.attempts})
+            job_enqueue(job_id=job.pk, tenant=tenant, timeout_seconds=timeout)
+            resent += 1
+    return resent
 
 
 def _send_on_commit(jobs: list[AIJob], *, tenant: Tenant) -> None:

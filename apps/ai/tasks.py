@@ -52,11 +52,13 @@ def ai_job_run(job_id: str) -> str:
 @shared_task(name="apps.ai.tasks.ai_unclaimed_jobs_resend", acks_late=True)
 def ai_unclaimed_jobs_resend(older_than_seconds: float | None = None) -> int:
     """Periodic, in the public schema: in every active tenant, send again the run messages of jobs
-    dispatched long ago that no worker has claimed (see services.jobs_resend_unclaimed)."""
+    dispatched long ago that no worker has claimed (services.jobs_resend_unclaimed) and of running
+    jobs whose worker was lost (services.jobs_resend_lost_attempts)."""
     resent = 0
     for tenant in tenants_active():
         with tenant_context(tenant):
             resent += services.jobs_resend_unclaimed(older_than_seconds=older_than_seconds)
+            resent += services.jobs_resend_lost_attempts()
     return resent
 
 

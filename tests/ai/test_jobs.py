@@ -264,3 +264,46 @@ def test_an_onnx_model_runs_as_a_job_and_its_scores_become_the_json_summary(plat
     assert job.summary["triage"]["text"] == "1 finding"
     assert job.result_series_instance_uids == []
     assert series_modalities(platform, "hospital_b", "radiologist", stored.study_instance_uid) == ["CT"]
+
+
+def test_a_job_whose_worker_was_lost_mid_run_is_run_again_and_frees_the_clinics_place(platform, workers):
+    """A pool process killed mid-job acknowledges its message: the job stays `running` and, on the
+    shared queue, holds the clinic's only in-flight place. The periodic sweep sends it again once
+    its attempt has outlived the engine's time-out; it runs, and the job waiting behind it runs too."""
+    from apps.ai.services import LOST_ATTEMPT_GRACE_SECONDS
+
+    stored = store_chest_phantom(platform, "clinic_c", "technologist")
+    waiting_study = store_chest_phantom(platform, "clinic_c", "technologist")
+    with platform.schema("clinic_c"):
+        timeout = engine_registered(NODULE_ENGINE).timeout_seconds
+        version = engine_registered(NODULE_ENGINE).descriptor.version
+        abandoned = timezone.now() - timedelta(seconds=timeout + LOST_ATTEMPT_GRACE_SECONDS + 30)
+        lost = AIJob.objects.create(engine_name=NODULE_ENGINE, engine_version=version, state=JobState.RUNNING,
+                                    study_instance_uid=stored.study_instance_uid, attempts=1,
+                                    started_at=abandoned, dispatched_at=abandoned)
+    behind = start(platform, "clinic_c", "technologist", waiting_study.study_instance_uid)
+    assert behind.status_code == 201, behind.text
+    with platform.schema():
+        assert ai_unclaimed_jobs_resend() >= 1
+    rerun = wait_for_job(platform, "clinic_c", str(lost.pk))
+    waited = wait_for_job(platform, "clinic_c", behind.json()["id"])
+    assert (rerun.state, rerun.attempts) == (JobState.SUCCEEDED, 2)
+    assert waited.state == JobState.SUCCEEDED
+    with platform.schema("clinic_c"):
+        resend = AuditEvent.objects.get(action="ai.job_resend", object_id=str(lost.pk))
+    assert resend.detail["attempts"] == 1
+
+
+def test_a_job_within_its_time_out_is_left_running_by_the_sweep(platform):
+    from apps.ai.services import jobs_resend_lost_attempts
+
+    with platform.schema("clinic_c"):
+        version = engine_registered(NODULE_ENGINE).descriptor.version
+        running = AIJob.objects.create(engine_name=NODULE_ENGINE, engine_version=version, state=JobState.RUNNING,
+                                       study_instance_uid="1.2.826.0.1.3680043.8.498.777", attempts=1,
+                                       started_at=timezone.now(), dispatched_at=timezone.now())
+        try:
+            assert jobs_resend_lost_attempts() == 0
+            assert not AuditEvent.objects.filter(action="ai.job_resend", object_id=str(running.pk)).exists()
+        finally:
+            running.delete()
