@@ -42,9 +42,9 @@ def web_without_database(platform) -> Iterator[str]:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             try:
-                requests.get(f"{base}/healthz", timeout=2)
+                requests.get(f"{base}/healthz", timeout=5)
                 break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not listening yet, or still loading its URL configurations
                 time.sleep(0.3)
         yield base
     finally:

@@ -165,16 +165,24 @@ def cached_tenant(platform):
     discard_tenant(platform, result.tenant.slug)
 
 
+def other_entries_bytes(keys: list[str]) -> int:
+    """Bytes of entries other than the fixture's three: a running ingest worker may render other
+    canonical images of the study (thumbnails, warm frames) while a test runs; they are newer."""
+    return sum(RenderedCacheEntry.objects.exclude(object_key__in=keys).values_list("size_bytes", flat=True))
+
+
 def test_eviction_removes_the_least_recently_used_entries_down_below_the_cap(platform, cached_tenant):
     (oldest, middle, newest), _ = cached_tenant
     with platform.schema("rendered-cache"):
         sizes = dict(RenderedCacheEntry.objects.values_list("object_key", "size_bytes"))
-        cap = sizes[newest] + sizes[middle] // 2  # holds one entry and a half: two must go
+        others = other_entries_bytes([oldest, middle, newest])
+        cap = others + sizes[newest] + sizes[middle] // 2  # holds one entry and a half: two must go
 
         evicted = rendered_cache_evict(max_bytes=cap)
 
-        assert sorted(RenderedCacheEntry.objects.values_list("object_key", flat=True)) == [newest]
-        assert selectors.storage_usage().rendered_cache_bytes == sizes[newest]
+        remaining = RenderedCacheEntry.objects.filter(object_key__in=[oldest, middle, newest])
+        assert sorted(remaining.values_list("object_key", flat=True)) == [newest]
+        assert selectors.storage_usage().rendered_cache_bytes == sizes[newest] + others
         assert AuditEvent.objects.filter(action="archive.rendered_cache_evict").count() == 1
     assert (evicted.entries, evicted.bytes) == (2, sizes[oldest] + sizes[middle])
     storage = storage_for(platform.tenants["rendered-cache"])
@@ -187,7 +195,7 @@ def test_eviction_does_nothing_within_the_cap(platform, cached_tenant):
 
         evicted = rendered_cache_evict(max_bytes=total)
 
-        assert RenderedCacheEntry.objects.count() == 3
+        assert RenderedCacheEntry.objects.filter(object_key__in=cached_tenant[0]).count() == 3
     assert (evicted.entries, evicted.bytes) == (0, 0)
 
 
