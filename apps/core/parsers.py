@@ -9,13 +9,21 @@ CharField refuses them, its DictField and JSONField do not)."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from typing import Any, Final
 
 from rest_framework import parsers
 from rest_framework.exceptions import ParseError
 
+from apps.core.errors import DomainError
+
 MAX_JSON_NESTING: Final = 64
+
+
+class PayloadTooLarge(DomainError):
+    code = "payload_too_large"
+    status = 413
 
 
 def json_document_problem(document: Any, *, max_nesting: int) -> str | None:
@@ -42,12 +50,23 @@ def json_document_problem(document: Any, *, max_nesting: int) -> str | None:
 
 
 class JSONParser(parsers.JSONParser):
+    """Endpoints with a narrower contract (an engine's call-back) subclass it with tighter bounds."""
+
+    max_nesting: int = MAX_JSON_NESTING
+    # None: Django's DATA_UPLOAD_MAX_MEMORY_SIZE bounds the body.
+    max_body_bytes: int | None = None
+
     def parse(self, stream: Any, media_type: str | None = None, parser_context: Mapping[str, Any] | None = None) -> Any:
+        if self.max_body_bytes is not None:
+            raw = stream.read(self.max_body_bytes + 1)
+            if len(raw) > self.max_body_bytes:
+                raise PayloadTooLarge(f"The body is larger than the {self.max_body_bytes} bytes accepted here.")
+            stream = io.BytesIO(raw)
         try:
             document = super().parse(stream, media_type, parser_context)
         except RecursionError:
-            raise ParseError(f"JSON parse error - objects and arrays nest more than {MAX_JSON_NESTING} deep") from None
-        problem = json_document_problem(document, max_nesting=MAX_JSON_NESTING)
+            raise ParseError(f"JSON parse error - objects and arrays nest more than {self.max_nesting} deep") from None
+        problem = json_document_problem(document, max_nesting=self.max_nesting)
         if problem:
             raise ParseError(f"JSON parse error - {problem}")
         return document

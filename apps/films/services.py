@@ -117,10 +117,50 @@ def film_request(
             film = Film.objects.create(**values)
         audit_record(action="film.request", actor=actor, object_type="film", object_id=film.pk,
                      detail={"study": study_instance_uid, "layout": layout, "consult": consult_id})
-        from apps.films.tasks import film_render_task
-
-        enqueue_on_commit(film_render_task, tenant=current_tenant(), work=WorkKind.FILM, args=(film.pk,))
+        _render_on_commit(film.pk)
     return film
+
+
+def _render_on_commit(film_id: int) -> None:
+    from apps.films.tasks import film_render_task
+
+    enqueue_on_commit(film_render_task, tenant=current_tenant(), work=WorkKind.FILM, args=(film_id,))
+
+
+@dataclass(frozen=True)
+class FilmsReconciled:
+    sent_again: int
+    failed: int
+
+
+def films_reconcile(*, stalled_seconds: int, give_up_seconds: int, now: datetime | None = None) -> FilmsReconciled:
+    """Move every film that stopped moving: a render takes seconds, so a film still `queued` or
+    `running` `stalled_seconds` after it was requested lost its message (a broker that lost it) or
+    its worker. It is sent to render again (rendering is idempotent); past `give_up_seconds` it fails
+    with a reason the clinic sees, and can be requested again. Each move is audited."""
+    now = now or timezone.now()
+    stalled = Film.objects.filter(state__in=[FilmState.QUEUED, FilmState.RUNNING],
+                                  created_at__lt=now - timedelta(seconds=stalled_seconds))
+    sent_again = failed = 0
+    for film_id in list(stalled.values_list("pk", flat=True)):
+        with transaction.atomic():
+            film = Film.objects.select_for_update().filter(pk=film_id).first()
+            if film is None or film.state not in (FilmState.QUEUED, FilmState.RUNNING):
+                continue
+            if film.created_at < now - timedelta(seconds=give_up_seconds):
+                film.state = FilmState.FAILED
+                film.error_detail = "The film was not rendered in time; request it again."
+                film.finished_at = now
+                film.save(update_fields=["state", "error_detail", "finished_at"])
+                audit_record(action="film.render", actor=FILM_ACTOR, object_type="film", object_id=film.pk,
+                             outcome="failure", detail={"error": "stalled", "since": film.created_at.isoformat()})
+                failed += 1
+                continue
+            audit_record(action="film.render_resend", actor=FILM_ACTOR, object_type="film", object_id=film.pk,
+                         detail={"state": film.state, "since": film.created_at.isoformat()})
+            _render_on_commit(film.pk)
+            sent_again += 1
+    return FilmsReconciled(sent_again=sent_again, failed=failed)
 
 
 def film_images(film: Film) -> list[InstanceFile]:

@@ -1,12 +1,16 @@
-"""Thin Celery wrapper: render a film on the tenant's `film` queue."""
+"""Thin Celery wrappers: render a film on the tenant's `film` queue; the periodic reconciliation of
+films that stopped moving (in the public schema, every active tenant in turn)."""
 
 from __future__ import annotations
 
 from celery import shared_task
+from django.conf import settings
 from django.db import OperationalError
+from django_tenants.utils import tenant_context
 
 from apps.films import services
 from apps.storage.backends import StorageUnavailable
+from tenants.selectors import tenants_active
 
 
 @shared_task(name="apps.films.tasks.film_render_task", acks_late=True,
@@ -14,3 +18,15 @@ from apps.storage.backends import StorageUnavailable
              retry_backoff_max=300, max_retries=6)
 def film_render_task(film_id: int) -> str:
     return services.film_render(film_id=film_id)
+
+
+@shared_task(name="apps.films.tasks.films_reconcile_task", acks_late=True)
+def films_reconcile_task() -> dict[str, int]:
+    moved = {"sent_again": 0, "failed": 0}
+    for tenant in tenants_active():
+        with tenant_context(tenant):
+            outcome = services.films_reconcile(stalled_seconds=settings.FILM_STALLED_SECONDS,
+                                               give_up_seconds=settings.FILM_GIVE_UP_SECONDS)
+        moved["sent_again"] += outcome.sent_again
+        moved["failed"] += outcome.failed
+    return moved

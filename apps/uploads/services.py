@@ -200,12 +200,18 @@ def upload_session_finish(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
         if session.status == UploadSessionStatus.EXPIRED:
             raise Conflict("This upload session expired after receiving nothing for too long; its files were "
                            "deleted. Open a new session.", code="upload_expired")
+        if session.status == UploadSessionStatus.PROCESSING:
+            # Finishing again after a lost hand-off sends the processing again; it skips what is done.
+            enqueue_on_commit(upload_session_process, tenant=current_tenant(), work=WorkKind.INGEST,
+                              args=(str(session.pk),))
+            return session
         if session.status != UploadSessionStatus.OPEN:
             return session
         if session.files_received == 0:
             raise InvalidInput("Add at least one file before finishing.", code="upload_empty")
         session.status = UploadSessionStatus.PROCESSING
-        session.save(update_fields=["status"])
+        session.last_activity_at = timezone.now()
+        session.save(update_fields=["status", "last_activity_at"])
         # From here its files become archive bytes, counted (and checked) by the archive's quota.
         staged_upload_bytes_change(delta=-_staged_bytes_of(session))
         audit_record(action="upload.finish", actor=actor, object_type="upload_session", object_id=session.pk)
@@ -265,6 +271,26 @@ def upload_sessions_expire(*, idle_seconds: int, now: datetime | None = None) ->
             storage.delete(key)
         expired += 1
     return expired
+
+
+def upload_sessions_resume_stalled(*, stalled_seconds: int, now: datetime | None = None) -> int:
+    """Send the processing of every session `processing` with no file done for `stalled_seconds`
+    again: its message was lost (the broker restarted empty) or its worker died or gave up during a
+    database outage. Processing skips what is done, so a second run is harmless. Audited."""
+    from apps.uploads.tasks import upload_session_process
+
+    cutoff = (now or timezone.now()) - timedelta(seconds=stalled_seconds)
+    stalled = list(UploadSession.objects.filter(status=UploadSessionStatus.PROCESSING, last_activity_at__lt=cutoff)
+                   .values_list("pk", flat=True))
+    for session_id in stalled:
+        with transaction.atomic():
+            UploadSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
+            audit_record(action="upload.resume", actor=Actor.system("uploads.reconcile"),
+                         object_type="upload_session", object_id=session_id,
+                         detail={"stalled_seconds": stalled_seconds})
+            enqueue_on_commit(upload_session_process, tenant=current_tenant(), work=WorkKind.INGEST,
+                              args=(str(session_id),))
+    return len(stalled)
 
 
 def _record_item(upload_file: UploadFile, member_name: str, outcome: IngestOutcome) -> None:
@@ -333,7 +359,9 @@ def _finish_file(upload_file: UploadFile, status: str, error_code: str = "", err
             status=status, error_code=error_code, error_detail=error_detail[:500]
         )
         if updated:
-            UploadSession.objects.filter(pk=upload_file.session_id).update(files_done=F("files_done") + 1)
+            # Progress is activity: the reconciliation sweep leaves a session that is moving alone.
+            UploadSession.objects.filter(pk=upload_file.session_id).update(
+                files_done=F("files_done") + 1, last_activity_at=timezone.now())
     # Staging bytes are dropped only once the file's outcome is recorded.
     storage_for(current_tenant()).delete(upload_file.staging_key)
 

@@ -7,6 +7,7 @@ import uuid
 from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError
+from django_tenants.utils import tenant_context
 
 from apps.storage.backends import StorageUnavailable
 from apps.uploads import services
@@ -15,7 +16,9 @@ from tenants.queues import enqueue
 from tenants.selectors import tenants_active
 
 
-@shared_task(name="apps.uploads.tasks.upload_session_process", acks_late=True, max_retries=5)
+@shared_task(name="apps.uploads.tasks.upload_session_process", acks_late=True,
+             autoretry_for=(OperationalError, StorageUnavailable, ConnectionError), retry_backoff=True,
+             retry_backoff_max=120, max_retries=8)
 def upload_session_process(session_id: str) -> None:
     services.upload_session_process(session_id=uuid.UUID(session_id))
 
@@ -34,3 +37,13 @@ def upload_sessions_expire_dispatch() -> int:
     for tenant in tenants:
         enqueue(upload_sessions_expire, tenant=tenant, work=WorkKind.INGEST)
     return len(tenants)
+
+
+@shared_task(name="apps.uploads.tasks.upload_sessions_resume_stalled", acks_late=True)
+def upload_sessions_resume_stalled() -> int:
+    """Periodic, in the public schema: resume every tenant's sessions stuck in `processing`."""
+    resumed = 0
+    for tenant in tenants_active():
+        with tenant_context(tenant):
+            resumed += services.upload_sessions_resume_stalled(stalled_seconds=settings.UPLOAD_PROCESSING_STALLED_SECONDS)
+    return resumed

@@ -324,7 +324,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "consults-flag-overdue": {"task": "apps.consults.tasks.consults_flag_overdue", "schedule": 60.0},
     # Sends again the run messages of AI jobs dispatched AI_UNCLAIMED_RESEND_SECONDS ago and never claimed.
     "ai-unclaimed-jobs-resend": {"task": "apps.ai.tasks.ai_unclaimed_jobs_resend", "schedule": 300.0},
+    # Films still queued or running FILM_STALLED_SECONDS after their request: rendered again, or failed.
+    "films-reconcile": {"task": "apps.films.tasks.films_reconcile_task", "schedule": 120.0},
+    # Upload sessions processing with no progress for UPLOAD_PROCESSING_STALLED_SECONDS: processed again.
+    "uploads-resume-stalled": {"task": "apps.uploads.tasks.upload_sessions_resume_stalled", "schedule": 120.0},
 }
+# Reconciliation sweeps (docs/operations.md, "Recovery").
+FILM_STALLED_SECONDS = env_int("FILM_STALLED_SECONDS", 300)
+FILM_GIVE_UP_SECONDS = env_int("FILM_GIVE_UP_SECONDS", 3600)
+UPLOAD_PROCESSING_STALLED_SECONDS = env_int("UPLOAD_PROCESSING_STALLED_SECONDS", 300)
 
 # --- Consults ---------------------------------------------------------------------------------------
 # Minutes from submission to the report being due, per priority (a referral link may override them).
