@@ -31,7 +31,7 @@ import psycopg
 import requests
 from psycopg import sql
 
-from bench.platform_peer import DATABASE_PREFIX
+from bench.platform_peer import DATABASE_PREFIX, run_manage
 from bench.processes import ManagedProcess, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -253,14 +253,7 @@ class Cluster:
         }
 
     def manage(self, *arguments: str, timeout: float = 900) -> str:
-        result = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "manage.py"), *arguments], cwd=REPO_ROOT, env=self.environment(),
-            capture_output=True, text=True, timeout=timeout,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(arguments)} failed ({result.returncode}):\n"
-                               f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-        return result.stdout
+        return run_manage(self.environment(), *arguments, timeout=timeout)
 
     # --- start -----------------------------------------------------------------------------------------
     def start(self) -> None:

@@ -59,6 +59,18 @@ def drop_stale_databases(alive) -> list[str]:  # type: ignore[no-untyped-def]
     return dropped
 
 
+
+def run_manage(environment: dict[str, str], *arguments: str, timeout: float = 900) -> str:
+    """`manage.py <arguments>` with this environment; its output, or RuntimeError with the tail of it."""
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "manage.py"), *arguments], cwd=REPO_ROOT, env=environment,
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(arguments)} failed ({result.returncode}):\n"
+                           f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
+    return result.stdout
+
 class PlatformPeer:
     def __init__(self, work_dir: Path, *, workers: int = 4, threads: int = 4, settings: str = "config.settings.production",
                  database_name: str | None = None, log=print) -> None:  # type: ignore[no-untyped-def]
@@ -100,14 +112,7 @@ class PlatformPeer:
         return path.read_text()
 
     def manage(self, *arguments: str, timeout: float = 900) -> str:
-        result = subprocess.run(
-            [sys.executable, str(REPO_ROOT / "manage.py"), *arguments], cwd=REPO_ROOT, env=self.environment(),
-            capture_output=True, text=True, timeout=timeout,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(arguments)} failed ({result.returncode}):\n"
-                               f"{result.stdout[-2000:]}\n{result.stderr[-4000:]}")
-        return result.stdout
+        return run_manage(self.environment(), *arguments, timeout=timeout)
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> Peer:

@@ -28,6 +28,7 @@ from tests.support.dicomweb import parse_multipart
 from tests.support.platform import (
     ARTIFACTS_DIR,
     REPO_ROOT,
+    ManagedProcess,
     RunningWorker,
     TestPlatform,
     start_worker,
@@ -83,25 +84,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-@dataclass
-class ManagedProcess:
-    name: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
 
 
 def _start_process(name: str, command: list[str], env: dict[str, str]) -> ManagedProcess:

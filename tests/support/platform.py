@@ -121,10 +121,11 @@ def unique_suffix() -> str:
 
 
 @dataclass
-class RunningWorker:
+class ManagedProcess:
+    """A process a test started (worker, web server, relay), its output in a log file."""
+
+    name: str
     process: subprocess.Popen[bytes]
-    hostname: str
-    queues: list[str]
     log_path: Path
 
     def stop(self) -> None:
@@ -140,6 +141,12 @@ class RunningWorker:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+@dataclass
+class RunningWorker(ManagedProcess):
+    hostname: str = ""
+    queues: list[str] = field(default_factory=list)
+
+
 def start_worker(env: dict[str, str], *, queues: list[str], hostname: str, concurrency: int = 2) -> RunningWorker:
     """Start a real `celery -A config worker` on the given queues and wait until it is ready."""
     ARTIFACTS_DIR.mkdir(exist_ok=True)
@@ -151,7 +158,7 @@ def start_worker(env: dict[str, str], *, queues: list[str], hostname: str, concu
     ]
     log_handle = log_path.open("wb")
     process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_handle, stderr=subprocess.STDOUT)
-    worker = RunningWorker(process=process, hostname=hostname, queues=queues, log_path=log_path)
+    worker = RunningWorker(name=hostname, process=process, hostname=hostname, queues=queues, log_path=log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
