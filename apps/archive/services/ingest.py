@@ -22,6 +22,7 @@ reached, say) is not a reason to undo the store.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 from collections.abc import Iterable, Iterator
@@ -62,6 +63,8 @@ from tenants.queues import current_tenant, enqueue_on_commit
 logger = logging.getLogger(__name__)
 
 DICOM_MEDIA_TYPE = "application/dicom"
+# A write refused for want of space (a full disk, a filled quota on the filesystem backend's volume).
+STORAGE_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class IncomingPart(Protocol):
@@ -259,10 +262,20 @@ class _Ingest:
         )
         self.written_keys.append(key)
         buffer = spool.buffer()
-        if isinstance(buffer, bytes):
-            stored = self.storage.put_bytes(key, buffer, content_type=DICOM_MEDIA_TYPE, sync=False)
-        else:
-            stored = self.storage.put_stream(key, spool.stream(), content_type=DICOM_MEDIA_TYPE, sync=False)
+        try:
+            if isinstance(buffer, bytes):
+                stored = self.storage.put_bytes(key, buffer, content_type=DICOM_MEDIA_TYPE, sync=False)
+            else:
+                stored = self.storage.put_stream(key, spool.stream(), content_type=DICOM_MEDIA_TYPE, sync=False)
+        except OSError as error:
+            if error.errno not in STORAGE_FULL_ERRNOS:
+                raise
+            # The backend removed its partial file. This instance fails as out of resources (PS3.4
+            # §B.2.3); the instances already written stay, and are indexed, as the client is told.
+            self.written_keys.remove(key)
+            self.fail(FailureReason.OUT_OF_RESOURCES, "the archive's storage is full; nothing of this instance was kept",
+                      **identity)
+            return
         self.syncing.append(_object_sync_pool().submit(self.storage.sync, [key]))
         row = IndexRow(
             attributes=attributes, metadata_json=metadata_json, object_key=key, size_bytes=stored.size,
