@@ -12,4 +12,4 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = CeleryApp("imaging_cloud")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(lambda: ["apps.core", "apps.accounts", "apps.audit", "apps.uploads", "apps.archive", "apps.ai", "apps.consults", "apps.films", "tenants"])
+app.autodiscover_tasks(lambda: ["apps.operations", "apps.accounts", "apps.audit", "apps.uploads", "apps.archive", "apps.ai", "apps.consults", "apps.films", "tenants"])

@@ -5,7 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularSwaggerSplitView
 
 from apps.core.api_schema import DomainSchemaView
-from apps.core.health import healthz, readyz
+from apps.operations.health import healthz, readyz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery import Task
+from celery import current_app
 from celery.result import AsyncResult
 
 from tenants.connection import tenant_connection
@@ -19,7 +19,7 @@ from tenants.outbox import outbox_task_add
 
 
 def enqueue(
-    task: Task,
+    task: str,
     *,
     tenant: Tenant,
     work: WorkKind,
@@ -29,26 +29,34 @@ def enqueue(
     soft_time_limit: float | None = None,
     time_limit: float | None = None,
 ) -> AsyncResult:
-    """Queue `task` in the tenant's schema, on the tenant's queue for `work`.
+    """Queue the task named `task` in the tenant's schema, on the tenant's queue for `work`.
+
+    Tasks are named, not imported, so a service never imports the tasks that call it (docs/conventions.md);
+    a name no worker would know is refused here rather than dropped by the worker.
 
     The intent joins the current transaction, if there is one, and is sent once it commits (the
     worker then finds the rows it is given IDs of); outside a transaction it is sent at once. A
     broker that cannot be reached delays the task, never loses it, and raises nothing here.
     """
+    if task not in current_app.tasks:
+        # A web process imports task modules only when first needed (a worker does at start).
+        current_app.loader.import_default_modules()
+        if task not in current_app.tasks:
+            raise LookupError(f"no task is registered as {task!r}")
     options: dict[str, Any] = {}
     if soft_time_limit is not None:
         options["soft_time_limit"] = soft_time_limit
     if time_limit is not None:
         options["time_limit"] = time_limit
     row = outbox_task_add(
-        task_name=task.name, schema_name=tenant.schema_name, queue=policy_for(tenant).queue_for(work),
+        task_name=task, schema_name=tenant.schema_name, queue=policy_for(tenant).queue_for(work),
         args=args, kwargs=kwargs, countdown=countdown, options=options,
     )
-    return AsyncResult(str(row.task_id), app=task.app)
+    return AsyncResult(str(row.task_id), app=current_app)
 
 
 def enqueue_on_commit(
-    task: Task, *, tenant: Tenant, work: WorkKind, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
+    task: str, *, tenant: Tenant, work: WorkKind, args: tuple[Any, ...] = (), kwargs: dict[str, Any] | None = None
 ) -> None:
     """Queue `task` to be sent once the current transaction commits (the same as `enqueue`, which
     always waits for the commit; kept so callers say what they rely on)."""

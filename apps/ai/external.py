@@ -82,7 +82,7 @@ def _hash(secret: str) -> str:
 
 def platform_url(tenant: Tenant) -> str:
     """The tenant's own base URL, as an engine outside the platform reaches it."""
-    template = getattr(settings, "AI_PLATFORM_URL_TEMPLATE", "https://{domain}")
+    template = settings.AI_PLATFORM_URL_TEMPLATE
     return template.format(domain=tenant.get_primary_domain().domain).rstrip("/")
 
 

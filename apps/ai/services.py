@@ -70,20 +70,20 @@ MAX_ROUTING_RULES_PER_TENANT = 100
 
 def max_running_jobs_per_tenant() -> int:
     """Fair share on the shared `ai` queue: a public-cloud tenant runs at most this many jobs at once."""
-    return int(getattr(settings, "AI_TENANT_MAX_RUNNING_JOBS", 1))
+    return settings.AI_TENANT_MAX_RUNNING_JOBS
 
 
 def deferral_seconds() -> float:
-    return float(getattr(settings, "AI_DEFER_SECONDS", 1.0))
+    return settings.AI_DEFER_SECONDS
 
 
 def max_attempts() -> int:
-    return int(getattr(settings, "AI_JOB_MAX_ATTEMPTS", 3))
+    return settings.AI_JOB_MAX_ATTEMPTS
 
 
 def unclaimed_resend_seconds() -> float:
     """A job dispatched this long ago and still not claimed by a worker has its message sent again."""
-    return float(getattr(settings, "AI_UNCLAIMED_RESEND_SECONDS", 900.0))
+    return settings.AI_UNCLAIMED_RESEND_SECONDS
 
 
 # --- errors -------------------------------------------------------------------------------------------
@@ -461,19 +461,15 @@ STUCK_STEP_GRACE_SECONDS = 5.0
 def job_enqueue(*, job_id: uuid.UUID | str, tenant: Tenant, timeout_seconds: float, countdown: float = 0.0) -> None:
     """Queue the job's run task on the tenant's `ai` queue (once the current transaction commits),
     with soft and hard limits past the engine's time-out."""
-    from apps.ai.tasks import ai_job_run
-
     enqueue(
-        ai_job_run, tenant=tenant, work=WorkKind.AI, args=(str(job_id),), countdown=countdown or None,
+        "apps.ai.tasks.ai_job_run", tenant=tenant, work=WorkKind.AI, args=(str(job_id),), countdown=countdown or None,
         soft_time_limit=timeout_seconds + STUCK_STEP_GRACE_SECONDS, time_limit=timeout_seconds + 30,
     )
 
 
 def job_enqueue_expiry(*, job_id: uuid.UUID | str, tenant: Tenant, countdown: float) -> None:
     """Fail a dispatched external job as `timeout` if it is still running after `countdown` seconds."""
-    from apps.ai.tasks import ai_external_job_expire
-
-    enqueue(ai_external_job_expire, tenant=tenant, work=WorkKind.AI, args=(str(job_id),), countdown=countdown)
+    enqueue("apps.ai.tasks.ai_external_job_expire", tenant=tenant, work=WorkKind.AI, args=(str(job_id),), countdown=countdown)
 
 
 def job_cancel(*, job_id: uuid.UUID | str, actor: Actor) -> AIJob:

@@ -6,7 +6,7 @@ than reacting to every instance. A subscriber registers once, at import (an AppC
 
     @on_study_stable("ai.routing")
     def route_to_engines(event: StudyStable) -> None:
-        enqueue_on_commit(ai_jobs_create, tenant=current_tenant(), work=WorkKind.AI, args=(event.study_id,))
+        enqueue_on_commit("apps.ai.tasks.ai_jobs_create", tenant=current_tenant(), work=WorkKind.AI, args=(event.study_id,))
 
 Subscribers run inside the transaction that marks the study stable, in the tenant's schema, once per
 quiet period (a study that receives new instances becomes unstable and is announced again later).

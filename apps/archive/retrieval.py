@@ -241,12 +241,11 @@ def _record_entry(instance: InstanceFile, key: str, size: int) -> None:
     if total is not None and total > cap and total - size <= cap:
         # This write took the cache over its cap: evict in the background (the periodic sweep
         # catches any other case, a message lost to a broker outage included).
-        from apps.archive.tasks import rendered_cache_evict
         from tenants.deployment import WorkKind
         from tenants.queues import current_tenant, enqueue
 
         try:
-            enqueue(rendered_cache_evict, tenant=current_tenant(), work=WorkKind.INGEST)
+            enqueue("apps.archive.tasks.rendered_cache_evict", tenant=current_tenant(), work=WorkKind.INGEST)
         except (KombuOperationalError, OSError):
             logger.warning("Could not queue the rendered cache eviction; the periodic sweep will", exc_info=True)
 

@@ -17,19 +17,15 @@ from tenants.queues import current_tenant, enqueue_on_commit
 
 @on_study_stable("archive.thumbnails")
 def thumbnails_of_stable_study(event: StudyStable) -> None:
-    from apps.archive.tasks import study_derivatives_warm
-
     series_ids = list(
         Series.objects.filter(study_id=event.study_id, deleted_at__isnull=True).values_list("id", flat=True)
     )
     enqueue_on_commit(
-        study_derivatives_warm, tenant=current_tenant(), work=WorkKind.INGEST, args=(event.study_id, sorted(series_ids))
+        "apps.archive.tasks.study_derivatives_warm", tenant=current_tenant(), work=WorkKind.INGEST, args=(event.study_id, sorted(series_ids))
     )
 
 
 @on_study_stable("archive.rendered_frames")
 def rendered_frames_of_stable_study(event: StudyStable) -> None:
-    from apps.archive.tasks import study_rendered_warm
-
     if settings.ARCHIVE_WARM_RENDERED_FRAMES:
-        enqueue_on_commit(study_rendered_warm, tenant=current_tenant(), work=WorkKind.INGEST, args=(event.study_id,))
+        enqueue_on_commit("apps.archive.tasks.study_rendered_warm", tenant=current_tenant(), work=WorkKind.INGEST, args=(event.study_id,))

@@ -126,7 +126,7 @@ def stable_studies_dispatch(stable_after_seconds: int | None = None) -> int:
         with tenant_context(tenant):
             due = services.studies_due_for_stability(stable_after_seconds=seconds)
         if due:
-            enqueue(studies_mark_stable, tenant=tenant, work=WorkKind.INGEST, kwargs={"stable_after_seconds": seconds})
+            enqueue(studies_mark_stable.name, tenant=tenant, work=WorkKind.INGEST, kwargs={"stable_after_seconds": seconds})
             queued += 1
     return queued
 
@@ -136,7 +136,7 @@ def deleted_purge_dispatch() -> int:
     """Periodic: queue `deleted_purge` for every active tenant."""
     tenants = tenants_active()
     for tenant in tenants:
-        enqueue(deleted_purge, tenant=tenant, work=WorkKind.INGEST)
+        enqueue(deleted_purge.name, tenant=tenant, work=WorkKind.INGEST)
     return len(tenants)
 
 
@@ -150,6 +150,6 @@ def rendered_cache_evict_dispatch() -> int:
         with tenant_context(tenant):
             over = selectors.storage_usage().rendered_cache_bytes > cap
         if over:
-            enqueue(rendered_cache_evict, tenant=tenant, work=WorkKind.INGEST)
+            enqueue(rendered_cache_evict.name, tenant=tenant, work=WorkKind.INGEST)
             queued += 1
     return queued

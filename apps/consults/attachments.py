@@ -56,7 +56,7 @@ AWAITING_DECISION_STATES = frozenset({ConsultState.SUBMITTED, ConsultState.RETUR
 
 
 def max_attachment_bytes() -> int:
-    return int(getattr(settings, "CONSULT_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024))
+    return settings.CONSULT_ATTACHMENT_MAX_BYTES
 
 
 def safe_filename(name: str) -> str:

@@ -49,7 +49,7 @@ class ConsultGrant:
 
 
 def grant_grace() -> timedelta:
-    return timedelta(seconds=float(getattr(settings, "CONSULT_GRANT_GRACE_SECONDS", 3600)))
+    return timedelta(seconds=settings.CONSULT_GRANT_GRACE_SECONDS)
 
 
 @contextmanager

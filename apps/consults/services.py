@@ -32,7 +32,6 @@ from apps.core.errors import Forbidden, InvalidInput, NotFound, StudyNotFound
 from tenants.models import ReferralLink, TenantKind, TenantStatus
 from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
 
-DEFAULT_SLA_MINUTES = {Priority.STAT: 60, Priority.URGENT: 4 * 60, Priority.ROUTINE: 24 * 60}
 # Hospital roles that triage consults (accept, reject, assign, return for information).
 COORDINATOR_ROLES = frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN})
 
@@ -62,7 +61,7 @@ class ReportLocked(InvalidInput):
 
 def _sla_minutes(link: ReferralLink | None, priority: str) -> int:
     configured = (link.sla_minutes if link else {}) or {}
-    return int(configured.get(priority) or getattr(settings, "CONSULT_SLA_MINUTES", DEFAULT_SLA_MINUTES)[priority])
+    return int(configured.get(priority) or settings.CONSULT_SLA_MINUTES[priority])
 
 
 def _locked_route(route_id: uuid.UUID | str, *, side: str) -> ConsultRoute:
@@ -349,9 +348,7 @@ def _sign(route: ConsultRoute, version: ReportVersion, radiologist: str) -> None
         ClinicConsult.objects.filter(route_id=route.pk).update(report=snapshot, report_version=version.version)
         audit_record(action="consult.report_received", actor=Actor.system("consults"), object_type="consult",
                      object_id=route.pk, detail={"version": version.version, "sha256": version.content_sha256})
-    from apps.consults.tasks import consult_deliver_task
-
-    enqueue_on_commit(consult_deliver_task, tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
+    enqueue_on_commit("apps.consults.tasks.consult_deliver_task", tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
 
 
 @transaction.atomic
@@ -383,9 +380,7 @@ def consult_delivery_retry(*, route_id: uuid.UUID | str, actor: Actor) -> Consul
     with in_tenant(route.clinic):
         audit_record(action="consult.delivery_retry", actor=actor, object_type="consult", object_id=route.pk,
                      detail={**detail, "by_tenant": route.hospital.slug})
-    from apps.consults.tasks import consult_deliver_task
-
-    enqueue_on_commit(consult_deliver_task, tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
+    enqueue_on_commit("apps.consults.tasks.consult_deliver_task", tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
     return route
 
 

@@ -68,11 +68,11 @@ def signature_valid(
 
 
 def max_attempts() -> int:
-    return int(getattr(settings, "WEBHOOK_MAX_ATTEMPTS", 6))
+    return settings.WEBHOOK_MAX_ATTEMPTS
 
 
 def retry_delay_seconds(attempts: int) -> float:
-    return float(getattr(settings, "WEBHOOK_RETRY_BASE_SECONDS", 10.0)) * 2 ** (attempts - 1)
+    return float(settings.WEBHOOK_RETRY_BASE_SECONDS) * 2 ** (attempts - 1)
 
 
 @transaction.atomic
@@ -93,21 +93,17 @@ def webhook_endpoint_delete(*, endpoint_id: int, actor: Actor) -> None:
 
 def webhooks_emit(*, event: str, payload: dict[str, Any]) -> int:
     """Log one delivery per active endpoint of the current tenant and send each after commit."""
-    from apps.consults.tasks import webhook_deliver_task
-
     tenant = current_tenant()
     count = 0
     for endpoint in WebhookEndpoint.objects.filter(active=True):
         delivery = WebhookDelivery.objects.create(endpoint=endpoint, event=event, payload={"event": event, **payload})
-        enqueue_on_commit(webhook_deliver_task, tenant=tenant, work=WorkKind.WORKFLOW, args=(delivery.pk,))
+        enqueue_on_commit("apps.consults.tasks.webhook_deliver_task", tenant=tenant, work=WorkKind.WORKFLOW, args=(delivery.pk,))
         count += 1
     return count
 
 
 def webhook_deliver(*, delivery_id: int) -> tuple[str, float | None]:
     """One attempt; a failed one queues the next. Returns (status, seconds until the next attempt or None)."""
-    from apps.consults.tasks import webhook_deliver_task
-
     with transaction.atomic():
         delivery = (WebhookDelivery.objects.select_for_update().select_related("endpoint")
                     .filter(pk=delivery_id).first())
@@ -152,7 +148,7 @@ def webhook_deliver(*, delivery_id: int) -> tuple[str, float | None]:
             next_in = retry_delay_seconds(attempt)
             # The next attempt's intent commits with this attempt's outcome (tenants.outbox), so a
             # worker lost right after it cannot leave the delivery pending with nothing queued.
-            enqueue(webhook_deliver_task, tenant=current_tenant(), work=WorkKind.WORKFLOW, args=(delivery_id,),
+            enqueue("apps.consults.tasks.webhook_deliver_task", tenant=current_tenant(), work=WorkKind.WORKFLOW, args=(delivery_id,),
                     countdown=next_in)
         delivery.save()
     return delivery.status, next_in

@@ -27,6 +27,14 @@ class DomainError(Exception):
         super().__init__(self.detail)
 
 
+class DependencyUnavailable(DomainError):
+    """A service the platform depends on (object storage, say) does not answer: transient, a 503 to
+    retry (apps.core.outages). The layer that talks to the dependency raises a subclass."""
+
+    code = "service_unavailable"
+    status = 503
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
 
-from apps.core.errors import error_body
+from apps.core.errors import DependencyUnavailable, error_body
 
 logger = logging.getLogger(__name__)
 
@@ -26,11 +26,9 @@ def _outage_error_types() -> tuple[type[BaseException], ...]:
     from redis.exceptions import ConnectionError as RedisConnectionError
     from redis.exceptions import TimeoutError as RedisTimeoutError
 
-    from apps.storage.backends import StorageUnavailable
-
     return (
         OperationalError, InterfaceError, BrokerOperationalError, RedisConnectionError, RedisTimeoutError,
-        S3ConnectionError, ReadTimeoutError, StorageUnavailable,
+        S3ConnectionError, ReadTimeoutError, DependencyUnavailable,
     )
 
 

@@ -31,7 +31,7 @@ def client_ip(request: HttpRequest) -> str | None:
     come through every proxy) or an entry that is not an IP address falls back to REMOTE_ADDR.
     """
     remote_addr = request.META.get("REMOTE_ADDR") or None
-    hops = int(getattr(settings, "TRUSTED_PROXY_HOPS", 0))
+    hops = settings.TRUSTED_PROXY_HOPS
     if hops <= 0:
         return remote_addr
     forwarded = [entry for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if entry.strip()]

@@ -69,7 +69,7 @@ def _session_grants(request: HttpRequest, link: FilmLink) -> bool:
 
 
 def _grant_session(request: HttpRequest, link: FilmLink) -> None:
-    minutes = float(getattr(settings, "FILM_SESSION_MINUTES", 120))
+    minutes = float(settings.FILM_SESSION_MINUTES)
     until = min(time.time() + minutes * 60, link.expires_at.timestamp())
     granted = dict(request.session.get(SESSION_KEY, {}))
     granted[str(link.pk)] = until

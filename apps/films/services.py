@@ -122,9 +122,7 @@ def film_request(
 
 
 def _render_on_commit(film_id: int) -> None:
-    from apps.films.tasks import film_render_task
-
-    enqueue_on_commit(film_render_task, tenant=current_tenant(), work=WorkKind.FILM, args=(film_id,))
+    enqueue_on_commit("apps.films.tasks.film_render_task", tenant=current_tenant(), work=WorkKind.FILM, args=(film_id,))
 
 
 @dataclass(frozen=True)

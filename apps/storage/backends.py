@@ -20,7 +20,7 @@ from typing import BinaryIO, Protocol
 from django.conf import settings
 from django.core import signing
 
-from apps.core.errors import DomainError
+from apps.core.errors import DependencyUnavailable, DomainError
 from apps.storage.keys import UnsafeObjectKey, object_key, validate_full_key
 
 CHUNK_SIZE = 1024 * 1024
@@ -33,9 +33,8 @@ class ObjectNotFound(DomainError):
     status = 404
 
 
-class StorageUnavailable(DomainError):
+class StorageUnavailable(DependencyUnavailable):
     code = "storage_unavailable"
-    status = 503
 
 
 @dataclass(frozen=True)

@@ -191,8 +191,6 @@ def upload_file_receive(*, session_id: uuid.UUID, name: str, stream: BinaryIO, a
 
 def upload_session_finish(*, session_id: uuid.UUID, actor: Actor) -> UploadSession:
     """Close the session to new files and queue its ingest; finishing twice is harmless."""
-    from apps.uploads.tasks import upload_session_process
-
     with transaction.atomic():
         session = _open_session_for_update(session_id)
         if session.status == UploadSessionStatus.CANCELLED:
@@ -202,7 +200,7 @@ def upload_session_finish(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
                            "deleted. Open a new session.", code="upload_expired")
         if session.status == UploadSessionStatus.PROCESSING:
             # Finishing again after a lost hand-off sends the processing again; it skips what is done.
-            enqueue_on_commit(upload_session_process, tenant=current_tenant(), work=WorkKind.INGEST,
+            enqueue_on_commit("apps.uploads.tasks.upload_session_process", tenant=current_tenant(), work=WorkKind.INGEST,
                               args=(str(session.pk),))
             return session
         if session.status != UploadSessionStatus.OPEN:
@@ -215,7 +213,7 @@ def upload_session_finish(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
         # From here its files become archive bytes, counted (and checked) by the archive's quota.
         staged_upload_bytes_change(delta=-_staged_bytes_of(session))
         audit_record(action="upload.finish", actor=actor, object_type="upload_session", object_id=session.pk)
-        enqueue_on_commit(upload_session_process, tenant=current_tenant(), work=WorkKind.INGEST, args=(str(session.pk),))
+        enqueue_on_commit("apps.uploads.tasks.upload_session_process", tenant=current_tenant(), work=WorkKind.INGEST, args=(str(session.pk),))
     return session
 
 
@@ -277,8 +275,6 @@ def upload_sessions_resume_stalled(*, stalled_seconds: int, now: datetime | None
     """Send the processing of every session `processing` with no file done for `stalled_seconds`
     again: its message was lost (the broker restarted empty) or its worker died or gave up during a
     database outage. Processing skips what is done, so a second run is harmless. Audited."""
-    from apps.uploads.tasks import upload_session_process
-
     cutoff = (now or timezone.now()) - timedelta(seconds=stalled_seconds)
     stalled = list(UploadSession.objects.filter(status=UploadSessionStatus.PROCESSING, last_activity_at__lt=cutoff)
                    .values_list("pk", flat=True))
@@ -288,7 +284,7 @@ def upload_sessions_resume_stalled(*, stalled_seconds: int, now: datetime | None
             audit_record(action="upload.resume", actor=Actor.system("uploads.reconcile"),
                          object_type="upload_session", object_id=session_id,
                          detail={"stalled_seconds": stalled_seconds})
-            enqueue_on_commit(upload_session_process, tenant=current_tenant(), work=WorkKind.INGEST,
+            enqueue_on_commit("apps.uploads.tasks.upload_session_process", tenant=current_tenant(), work=WorkKind.INGEST,
                               args=(str(session_id),))
     return len(stalled)
 

@@ -35,7 +35,7 @@ def upload_sessions_expire_dispatch() -> int:
     """Periodic: queue `upload_sessions_expire` for every active tenant."""
     tenants = tenants_active()
     for tenant in tenants:
-        enqueue(upload_sessions_expire, tenant=tenant, work=WorkKind.INGEST)
+        enqueue(upload_sessions_expire.name, tenant=tenant, work=WorkKind.INGEST)
     return len(tenants)
 
 

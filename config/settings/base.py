@@ -34,6 +34,11 @@ def env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name)
     if not value:
@@ -68,6 +73,7 @@ SHARED_APPS = [
     "drf_spectacular_sidecar",
     "corsheaders",
     "apps.core",
+    "apps.operations",
     "apps.accounts",
     "apps.audit",
     "apps.consult_routing",
@@ -103,13 +109,13 @@ TENANT_CREATION_FAKES_MIGRATIONS = True
 TENANT_LIMIT_SET_CALLS = True
 
 MIDDLEWARE = [
-    "apps.core.middleware.TenantRoutingMiddleware",
+    "tenants.middleware.TenantRoutingMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the API docs' Swagger UI) from the platform itself, with or without DEBUG.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.NulInQueryMiddleware",
-    "apps.core.middleware.SuspendedTenantMiddleware",
+    "tenants.middleware.SuspendedTenantMiddleware",
     "apps.core.middleware.NoStoreJsonMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -275,7 +281,7 @@ STORAGE_BACKEND = env_str("STORAGE_BACKEND", "filesystem")
 STORAGE_ROOT = env_str("STORAGE_ROOT", str(embedded.OBJECTS_DIR))
 # Filesystem backend: fsync each object before it is indexed (see FilesystemObjectStore).
 STORAGE_FSYNC = env_bool("STORAGE_FSYNC", True)
-# Health and outages (apps.core.health, apps.core.outages).
+# Health and outages (apps.operations.health, apps.core.outages).
 READINESS_CHECK_TIMEOUT_SECONDS = float(env_str("READINESS_CHECK_TIMEOUT_SECONDS", "2"))
 READINESS_MIN_FREE_DISK_PERCENT = float(env_str("READINESS_MIN_FREE_DISK_PERCENT", "5"))
 OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", 5)
@@ -311,7 +317,7 @@ OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 500)
 OUTBOX_RELAY_BACKOFF_MAX_SECONDS = env_int("OUTBOX_RELAY_BACKOFF_MAX_SECONDS", 300)
 OUTBOX_KEEP_SENT_HOURS = env_int("OUTBOX_KEEP_SENT_HOURS", 24)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
-    "audit-heartbeat": {"task": "apps.core.tasks.beat_heartbeat", "schedule": 300.0},
+    "audit-heartbeat": {"task": "apps.operations.tasks.beat_heartbeat", "schedule": 300.0},
     # Finds studies that received no instance for STUDY_STABLE_SECONDS, per tenant.
     "archive-stable-studies": {"task": "apps.archive.tasks.stable_studies_dispatch", "schedule": 10.0},
     # Purges deleted studies and series whose retention window has passed, per tenant.
@@ -329,6 +335,15 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Upload sessions processing with no progress for UPLOAD_PROCESSING_STALLED_SECONDS: processed again.
     "uploads-resume-stalled": {"task": "apps.uploads.tasks.upload_sessions_resume_stalled", "schedule": 120.0},
 }
+# AI jobs (docs/ai.md): at most AI_TENANT_MAX_RUNNING_JOBS of one tenant run at once (later ones
+# wait AI_DEFER_SECONDS and ask again); a failed run is tried AI_JOB_MAX_ATTEMPTS times; a run
+# message nobody claimed for AI_UNCLAIMED_RESEND_SECONDS is sent again. External engines call back on
+# AI_PLATFORM_URL_TEMPLATE, where {domain} is the tenant's primary domain.
+AI_TENANT_MAX_RUNNING_JOBS = env_int("AI_TENANT_MAX_RUNNING_JOBS", 1)
+AI_DEFER_SECONDS = env_float("AI_DEFER_SECONDS", 1.0)
+AI_JOB_MAX_ATTEMPTS = env_int("AI_JOB_MAX_ATTEMPTS", 3)
+AI_UNCLAIMED_RESEND_SECONDS = env_float("AI_UNCLAIMED_RESEND_SECONDS", 900.0)
+AI_PLATFORM_URL_TEMPLATE = env_str("AI_PLATFORM_URL_TEMPLATE", "https://{domain}")
 # Reconciliation sweeps (docs/operations.md, "Recovery").
 FILM_STALLED_SECONDS = env_int("FILM_STALLED_SECONDS", 300)
 FILM_GIVE_UP_SECONDS = env_int("FILM_GIVE_UP_SECONDS", 3600)
@@ -339,6 +354,8 @@ UPLOAD_PROCESSING_STALLED_SECONDS = env_int("UPLOAD_PROCESSING_STALLED_SECONDS",
 CONSULT_SLA_MINUTES = {"stat": 60, "urgent": 240, "routine": 1440}
 # How long the hospital keeps read access to a consult's studies after the consult closes.
 CONSULT_GRANT_GRACE_SECONDS = env_int("CONSULT_GRANT_GRACE_SECONDS", 3600)
+# Largest file a consult may carry as an attachment (a referral letter, a prior report).
+CONSULT_ATTACHMENT_MAX_BYTES = env_int("CONSULT_ATTACHMENT_MAX_BYTES", 20 * 1024 * 1024)
 # Webhook deliveries: attempts before a delivery is marked failed, and the first retry delay
 # (doubling after each failed attempt).
 WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 6)

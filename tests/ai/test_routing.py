@@ -19,7 +19,7 @@ RULES = "/api/v1/ai/routing-rules/"
 def make_studies_stable(platform, tenant_key: str) -> None:
     time.sleep(1.1)  # the quiet period below is 1 s
     with platform.schema():
-        enqueue(studies_mark_stable, tenant=platform.tenants[tenant_key], work=WorkKind.INGEST,
+        enqueue(studies_mark_stable.name, tenant=platform.tenants[tenant_key], work=WorkKind.INGEST,
                 kwargs={"stable_after_seconds": 1})
 
 

@@ -74,7 +74,7 @@ def test_a_new_instance_makes_a_stable_study_unstable_until_it_is_quiet_again(pl
     stow(http, study.files)
     time.sleep(1.1)
     with platform.schema():
-        enqueue(studies_mark_stable, tenant=platform.tenants["hospital_b"], work=WorkKind.INGEST,
+        enqueue(studies_mark_stable.name, tenant=platform.tenants["hospital_b"], work=WorkKind.INGEST,
                 kwargs={"stable_after_seconds": 1})
     wait_until(lambda: study_row(platform, "hospital_b", study.study_instance_uid).stable_at, timeout=60,
                message="the study marked stable")
@@ -89,7 +89,7 @@ def test_a_stable_study_has_every_frame_rendered_before_anyone_asks(platform, wo
     assert stow(http, study.files).status_code == 200
     time.sleep(1.1)
     with platform.schema():
-        enqueue(studies_mark_stable, tenant=platform.tenants["clinic_a"], work=WorkKind.INGEST,
+        enqueue(studies_mark_stable.name, tenant=platform.tenants["clinic_a"], work=WorkKind.INGEST,
                 kwargs={"stable_after_seconds": 1})
     with platform.schema("clinic_a"):
         files = selectors.instances_for_retrieval(study_instance_uid=study.study_instance_uid)

@@ -3,7 +3,7 @@
 import uuid
 
 from apps.audit.models import AuditEvent
-from apps.core.tasks import where_am_i
+from apps.operations.tasks import where_am_i
 from tenants.deployment import WorkKind
 from tenants.queues import enqueue
 from tests.support.platform import wait_until
@@ -21,7 +21,7 @@ def _probe_report(platform, tenant_key: str, probe_id: str):
 def test_public_cloud_task_runs_in_its_schema_on_the_shared_queue(platform, workers):
     probe_id = uuid.uuid4().hex
     with platform.schema():
-        enqueue(where_am_i, tenant=platform.tenants["clinic_a"], work=WorkKind.INGEST, args=(probe_id,))
+        enqueue(where_am_i.name, tenant=platform.tenants["clinic_a"], work=WorkKind.INGEST, args=(probe_id,))
     report = _probe_report(platform, "clinic_a", probe_id)
     assert report["current_schema"] == "test_clinic_a"
     assert report["tenant_slug"] == "test-clinic-a"
@@ -32,7 +32,7 @@ def test_public_cloud_task_runs_in_its_schema_on_the_shared_queue(platform, work
 def test_dedicated_cloud_task_runs_in_its_schema_on_its_own_queue_and_worker(platform, workers):
     probe_id = uuid.uuid4().hex
     with platform.schema():
-        enqueue(where_am_i, tenant=platform.tenants["hospital_b"], work=WorkKind.AI, args=(probe_id,))
+        enqueue(where_am_i.name, tenant=platform.tenants["hospital_b"], work=WorkKind.AI, args=(probe_id,))
     report = _probe_report(platform, "hospital_b", probe_id)
     assert report["current_schema"] == "test_hospital_b"
     assert report["queue"] == "test-hospital-b.ai"
@@ -42,7 +42,7 @@ def test_dedicated_cloud_task_runs_in_its_schema_on_its_own_queue_and_worker(pla
 def test_a_task_leaves_no_trace_in_another_tenants_schema(platform, workers):
     probe_id = uuid.uuid4().hex
     with platform.schema():
-        enqueue(where_am_i, tenant=platform.tenants["clinic_a"], work=WorkKind.WORKFLOW, args=(probe_id,))
+        enqueue(where_am_i.name, tenant=platform.tenants["clinic_a"], work=WorkKind.WORKFLOW, args=(probe_id,))
     _probe_report(platform, "clinic_a", probe_id)
     for other in ("clinic_c", "hospital_b"):
         with platform.schema(other):

@@ -228,7 +228,7 @@ def test_an_evicted_image_is_rendered_and_cached_again_on_the_next_request(platf
 
 def test_a_write_that_takes_the_cache_over_its_cap_queues_an_eviction(platform, cached_tenant, monkeypatch):
     queued = []
-    monkeypatch.setattr("tenants.queues.enqueue", lambda task, **kwargs: queued.append((task.name, kwargs)))
+    monkeypatch.setattr("tenants.queues.enqueue", lambda task, **kwargs: queued.append((task, kwargs)))
     _, (item, _, _) = cached_tenant
     with platform.schema("rendered-cache"):
         total = selectors.storage_usage().rendered_cache_bytes

@@ -21,7 +21,7 @@ from tenants.models import OutboxTask
 from tenants.outbox import outbox_relay_once, outbox_sent_prune, outbox_task_add, retry_delay_seconds
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-TASK = "apps.core.tasks.beat_heartbeat"
+TASK = "apps.operations.tasks.beat_heartbeat"
 
 
 @pytest.fixture
@@ -148,3 +148,14 @@ def test_no_code_but_the_outbox_sends_a_task_to_the_broker():
         if needle in path.read_text()
     ]
     assert offenders == []
+
+
+def test_a_task_name_no_worker_knows_is_refused_before_anything_is_written(platform):
+    from tenants.deployment import WorkKind
+    from tenants.queues import enqueue
+
+    with platform.schema("clinic_a"):
+        before = OutboxTask.objects.count()
+        with pytest.raises(LookupError, match="apps.archive.tasks.no_such_task"):
+            enqueue("apps.archive.tasks.no_such_task", tenant=platform.tenants["clinic_a"], work=WorkKind.INGEST)
+        assert OutboxTask.objects.count() == before

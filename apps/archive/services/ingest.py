@@ -284,8 +284,6 @@ class _Ingest:
         self.staged.append(row)
 
     def index(self) -> StoreReport:
-        from apps.archive.tasks import study_derivatives_warm
-
         report = StoreReport(failed=list(self.failed))
         refused_keys: list[str] = []
         with transaction.atomic():
@@ -329,7 +327,7 @@ class _Ingest:
             # final ones (see apps.archive.apps). One task per new series, not per instance.
             for study_id, series_ids in summary.new_series_by_study.items():
                 enqueue_on_commit(
-                    study_derivatives_warm, tenant=self.tenant, work=WorkKind.INGEST,
+                    "apps.archive.tasks.study_derivatives_warm", tenant=self.tenant, work=WorkKind.INGEST,
                     args=(study_id, sorted(series_ids)),
                 )
             # Rows that name an object commit only once it is durable (docs/security.md); the syncs ran

@@ -8,13 +8,13 @@ from django.db import connection
 from tenants.connection import tenant_connection
 
 
-@shared_task(name="apps.core.tasks.beat_heartbeat", acks_late=True)
+@shared_task(name="apps.operations.tasks.beat_heartbeat", acks_late=True)
 def beat_heartbeat() -> str:
     """Proves the scheduler delivers: beat sends it every few minutes; workers log it."""
     return "ok"
 
 
-@shared_task(name="apps.core.tasks.where_am_i", bind=True, acks_late=True)
+@shared_task(name="apps.operations.tasks.where_am_i", bind=True, acks_late=True)
 def where_am_i(self: Any, probe_id: str) -> dict[str, Any]:
     """Record, in the audit trail of the schema it ran in, which schema and queue ran this task."""
     from apps.audit.services import Actor, audit_record
