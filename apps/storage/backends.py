@@ -251,7 +251,8 @@ class FilesystemObjectStore:
         folder = self.base / prefix.rsplit("/", 1)[0] if "/" in prefix else self.base
         if not folder.is_dir():
             return
-        for path in sorted(folder.rglob("*")):
+        # Sorted by the key's text, as S3 lists them ('a/1.bin' before 'a/1/0.bin').
+        for path in sorted(folder.rglob("*"), key=lambda found: found.relative_to(self.base).as_posix()):
             if path.name.startswith(".upload-"):
                 continue
             key = path.relative_to(self.base).as_posix()
