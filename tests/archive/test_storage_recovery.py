@@ -115,22 +115,30 @@ def test_reindex_restores_a_study_whose_rows_were_lost_byte_identical_and_checks
     assert [event.detail["restored"] for event in audit] == [0, 3]
 
 
-def test_reindex_reports_a_corrupted_object_and_an_unreadable_one_and_changes_neither_row(platform, tenant, backend):
-    study = stored_study(platform, slices=1)
+def test_reindex_reports_a_corrupted_object_an_unreadable_one_and_a_second_copy_and_indexes_none(platform, tenant,
+                                                                                                  backend):
+    study = stored_study(platform, slices=2)
     storage = tenant_storage(platform)
     with platform.schema(KEY):
-        row = Instance.objects.get(sop_instance_uid=study.sop_instance_uids[0])
-        storage.put_bytes(row.object_key, study.files[0][:-1] + bytes([study.files[0][-1] ^ 0xFF]))
+        corrupted, copied = Instance.objects.filter(sop_instance_uid__in=study.sop_instance_uids).order_by("id")
+        storage.put_bytes(corrupted.object_key, study.files[0][:-1] + bytes([study.files[0][-1] ^ 0xFF]))
         garbage = orphan_instance_key()
         storage.put_bytes(garbage, b"not a DICOM file at all")
+        second_copy = instance_object_key(
+            study_instance_uid=study.study_instance_uid, series_instance_uid=study.series_instance_uids[0],
+            sop_instance_uid=copied.sop_instance_uid, upload_id=new_upload_id(),
+        )
+        storage.put_bytes(second_copy, storage.get_bytes(copied.object_key))
         try:
             summary = archive_reindex(actor=ACTOR)
         finally:
             storage.delete(garbage)
-        assert Instance.objects.get(pk=row.pk).sha256 == row.sha256
-        assert not Instance.objects.filter(object_key=garbage).exists()
-    assert row.object_key in summary.checksum_mismatches
+            storage.delete(second_copy)
+        assert Instance.objects.get(pk=corrupted.pk).sha256 == corrupted.sha256
+        assert not Instance.objects.filter(object_key__in=[garbage, second_copy]).exists()
+    assert corrupted.object_key in summary.checksum_mismatches
     assert summary.unreadable == [garbage]
+    assert (summary.duplicate_copies, summary.refused) == (1, {})
 
 
 def test_the_collector_removes_old_unreferenced_objects_only_and_a_dry_run_removes_nothing(platform, tenant,

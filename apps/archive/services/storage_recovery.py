@@ -201,9 +201,11 @@ class ReindexSummary:
     scanned: int = 0
     already_indexed: int = 0
     restored: int = 0
-    # Another object of the same SOP Instance UID is indexed: same bytes (duplicate) or not (conflict).
+    # Another object of the same SOP Instance UID is indexed, with the same bytes.
     duplicate_copies: int = 0
-    conflicting_copies: int = 0
+    # Refused by the indexer as a STOW-RS would be (another content under the same SOP Instance UID,
+    # a contradicting patient identity, a series of another study): key → reason.
+    refused: dict[str, str] = field(default_factory=dict)
     checksum_mismatches: list[str] = field(default_factory=list)
     unreadable: list[str] = field(default_factory=list)
     restored_studies: set[str] = field(default_factory=set)
@@ -232,7 +234,7 @@ def _restore_batch(rows: list[IndexRow], summary: ReindexSummary, actor: Actor) 
             if outcome.status == RowStatus.DUPLICATE:
                 summary.duplicate_copies += 1
             elif outcome.status != RowStatus.STORED:
-                summary.conflicting_copies += 1
+                summary.refused[outcome.row.object_key] = f"{outcome.status}: {outcome.detail}"
                 logger.warning("Not restored %s: %s (%s)", outcome.row.object_key, outcome.status, outcome.detail)
         audit_record(
             action="archive.reindex_restore", actor=actor, object_type="archive",
@@ -294,11 +296,12 @@ def archive_reindex(*, actor: Actor, batch_size: int = REINDEX_BATCH) -> Reindex
         with transaction.atomic():
             audit_record(
                 action="archive.reindex", actor=actor, object_type="archive",
-                outcome=Outcome.FAILURE if summary.checksum_mismatches or summary.unreadable else Outcome.SUCCESS,
+                outcome=(Outcome.FAILURE if summary.checksum_mismatches or summary.unreadable or summary.refused
+                         else Outcome.SUCCESS),
                 detail={
                     "scanned": summary.scanned, "already_indexed": summary.already_indexed,
                     "restored": summary.restored, "duplicate_copies": summary.duplicate_copies,
-                    "conflicting_copies": summary.conflicting_copies,
+                    "refused": dict(list(summary.refused.items())[:_LISTED_IN_AUDIT]),
                     "checksum_mismatches": summary.checksum_mismatches[:_LISTED_IN_AUDIT],
                     "unreadable": summary.unreadable[:_LISTED_IN_AUDIT],
                     "studies": sorted(summary.restored_studies)[:_LISTED_IN_AUDIT],

@@ -28,9 +28,11 @@ class Command(BaseCommand):
             self.stdout.write(f"checksum mismatch {key}")
         for key in summary.unreadable:
             self.stdout.write(f"unreadable {key}")
+        for key, reason in summary.refused.items():
+            self.stdout.write(f"refused {key} ({reason})")
         self.stdout.write(
             f"scanned {summary.scanned}, already indexed {summary.already_indexed}, restored {summary.restored} "
             f"(in {len(summary.restored_studies)} studies), checksum mismatches {len(summary.checksum_mismatches)}, "
             f"unreadable {len(summary.unreadable)}, duplicate copies {summary.duplicate_copies}, "
-            f"conflicting copies {summary.conflicting_copies}"
+            f"refused {len(summary.refused)}"
         )
