@@ -33,3 +33,22 @@ def derived_prefix(instance_key: str) -> str:
 
 def derived_key(instance_key: str, name: str) -> str:
     return derived_prefix(instance_key) + object_key(*name.split("/"))
+
+
+# What a derived folder holds (apps.archive.retrieval): rendered frames and thumbnails.
+DERIVED_KINDS = frozenset({"rendered", "thumbnail"})
+
+
+def is_instance_key(key: str) -> bool:
+    """True for a key laid out as a stored instance: archive/<study>/<series>/<sop>/<upload>.dcm."""
+    parts = key.split("/")
+    return len(parts) == 5 and parts[0] == ARCHIVE_PREFIX and parts[4].endswith(_SUFFIX) and len(parts[4]) > len(_SUFFIX)
+
+
+def instance_key_of_derived(key: str) -> str | None:
+    """The instance key a rendered frame or thumbnail was derived from, or None when `key` is not
+    laid out as one (archive/<study>/<series>/<sop>/<upload>/{rendered|thumbnail}/…)."""
+    parts = key.split("/")
+    if len(parts) < 7 or parts[0] != ARCHIVE_PREFIX or parts[5] not in DERIVED_KINDS or parts[4].endswith(_SUFFIX):
+        return None
+    return "/".join(parts[:5]) + _SUFFIX

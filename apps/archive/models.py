@@ -163,6 +163,9 @@ class Instance(models.Model):
         indexes = [
             models.Index(fields=["series", "instance_number", "id"], condition=LIVE, name="archive_instance_in_series"),
             models.Index(fields=["study", "id"], condition=LIVE, name="archive_instance_in_study"),
+            # Which row (live or deleted) names a stored object: the orphan collector and
+            # archive_reindex ask it for every object they list (services.storage_recovery).
+            models.Index(fields=["object_key"], name="archive_instance_object_key"),
         ]
 
     def __str__(self) -> str:

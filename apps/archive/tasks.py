@@ -16,6 +16,7 @@ from django.db import OperationalError
 from django_tenants.utils import tenant_context
 
 from apps.archive import retrieval, selectors, services
+from apps.audit.services import Actor
 from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderingNotPossible
 from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES
 from apps.storage.backends import StorageUnavailable
@@ -117,6 +118,22 @@ def deleted_purge() -> dict[str, int]:
     return {"studies": summary.studies, "series": summary.series, "instances": summary.instances}
 
 
+@shared_task(name="apps.archive.tasks.orphaned_objects_collect", acks_late=True, autoretry_for=TRANSIENT_ERRORS,
+             retry_backoff=True, max_retries=3, soft_time_limit=3600)
+def orphaned_objects_collect() -> dict[str, int]:
+    """Remove the tenant's stored objects no index row names, older than STORAGE_ORPHAN_MIN_AGE_SECONDS."""
+    try:
+        collected = services.orphaned_objects_collect(
+            min_age_seconds=settings.STORAGE_ORPHAN_MIN_AGE_SECONDS,
+            max_unreferenced_instances=settings.STORAGE_ORPHAN_MAX_UNREFERENCED_INSTANCES,
+            actor=Actor.system("storage.orphans-collect"),
+        )
+    except services.StorageMaintenanceBusy:
+        logger.info("Orphan collection skipped: a reindex of this tenant is running")
+        return {"removed": 0, "bytes": 0}
+    return {"removed": collected.removed, "bytes": collected.bytes_removed}
+
+
 @shared_task(name="apps.archive.tasks.stable_studies_dispatch", acks_late=True)
 def stable_studies_dispatch(stable_after_seconds: int | None = None) -> int:
     """Periodic: queue `studies_mark_stable` for every tenant with a study due (a cheap EXISTS each)."""
@@ -153,3 +170,12 @@ def rendered_cache_evict_dispatch() -> int:
             enqueue(rendered_cache_evict.name, tenant=tenant, work=WorkKind.INGEST)
             queued += 1
     return queued
+
+
+@shared_task(name="apps.archive.tasks.orphaned_objects_collect_dispatch", acks_late=True)
+def orphaned_objects_collect_dispatch() -> int:
+    """Periodic: queue `orphaned_objects_collect` for every active tenant, on its own ingest queue."""
+    tenants = tenants_active()
+    for tenant in tenants:
+        enqueue(orphaned_objects_collect, tenant=tenant, work=WorkKind.INGEST)
+    return len(tenants)

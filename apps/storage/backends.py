@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -44,6 +45,15 @@ class StoredObject:
     sha256: str
 
 
+@dataclass(frozen=True)
+class ListedObject:
+    """One object of a listing: its key, size and when it was last written."""
+
+    key: str
+    size: int
+    modified_at: datetime
+
+
 class ObjectStore(Protocol):
     # sync=False: the object may not be on disk yet when this returns; call sync([key]) before relying on it.
     def put_stream(self, key: str, stream: BinaryIO, *, content_type: str = ..., sync: bool = ...) -> StoredObject: ...
@@ -67,6 +77,8 @@ class ObjectStore(Protocol):
     def delete_prefix(self, prefix: str) -> int: ...
 
     def list_keys(self, prefix: str) -> Iterator[str]: ...
+
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]: ...
 
     def presigned_get_url(self, key: str, *, expires_in: int = ..., owner: str) -> str: ...
 
@@ -229,15 +241,29 @@ class FilesystemObjectStore:
         return removed
 
     def list_keys(self, prefix: str) -> Iterator[str]:
+        for listed in self.list_objects(prefix):
+            yield listed.key
+
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
+        """Objects in key order; a write still in progress (its temporary file) is never listed."""
         # Walk only the deepest folder the prefix names, not the whole bucket.
         folder = self.base / prefix.rsplit("/", 1)[0] if "/" in prefix else self.base
         if not folder.is_dir():
             return
-        for path in sorted(folder.rglob("*")):
-            if path.is_file() and not path.name.startswith(".upload-"):
-                key = path.relative_to(self.base).as_posix()
-                if key.startswith(prefix):
-                    yield key
+        # Sorted by the key's text, as S3 lists them ('a/1.bin' before 'a/1/0.bin').
+        for path in sorted(folder.rglob("*"), key=lambda found: found.relative_to(self.base).as_posix()):
+            if path.name.startswith(".upload-"):
+                continue
+            key = path.relative_to(self.base).as_posix()
+            if not key.startswith(prefix):
+                continue
+            try:
+                status = path.stat()
+            except FileNotFoundError:  # removed since the walk saw it
+                continue
+            if path.is_file():
+                yield ListedObject(key=key, size=status.st_size,
+                                   modified_at=datetime.fromtimestamp(status.st_mtime, tz=UTC))
 
     def presigned_get_url(self, key: str, *, expires_in: int = 3600, owner: str) -> str:
         """A link to /storage/objects/<token> on the owner's domain (apps.storage.views).
@@ -403,10 +429,16 @@ class S3ObjectStore:
         self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def list_keys(self, prefix: str) -> Iterator[str]:
+        for listed in self.list_objects(prefix):
+            yield listed.key
+
+    def list_objects(self, prefix: str) -> Iterator[ListedObject]:
+        """Objects in key order (S3 lists keys in UTF-8 binary order); an upload in progress is
+        listed only once it completed."""
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
             for item in page.get("Contents", []):
-                yield item["Key"]
+                yield ListedObject(key=item["Key"], size=int(item["Size"]), modified_at=item["LastModified"])
 
     def delete_prefix(self, prefix: str) -> int:
         removed = 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, BinaryIO
 
-from apps.storage.backends import ObjectStore, StoredObject, store_for_bucket
+from apps.storage.backends import ListedObject, ObjectStore, StoredObject, store_for_bucket
 from apps.storage.keys import object_key
 from tenants.deployment import policy_for
 
@@ -61,6 +61,15 @@ class TenantStorage:
         if not relative_prefix.endswith("/"):
             raise ValueError(f"A prefix to delete must end with '/': {relative_prefix!r}")
         return self.store.delete_prefix(self.full_key(relative_prefix[:-1]) + "/")
+
+    def list_objects(self, relative_prefix: str) -> Iterator[ListedObject]:
+        """The objects under a relative folder (`relative_prefix` ends with '/'), in key order, with
+        keys relative to the tenant."""
+        if not relative_prefix.endswith("/"):
+            raise ValueError(f"A prefix to list must end with '/': {relative_prefix!r}")
+        for listed in self.store.list_objects(self.full_key(relative_prefix[:-1]) + "/"):
+            yield ListedObject(key=listed.key.removeprefix(self.key_prefix), size=listed.size,
+                               modified_at=listed.modified_at)
 
     def presigned_get_url(self, relative_key: str, *, expires_in: int = 3600) -> str:
         return self.store.presigned_get_url(self.full_key(relative_key), expires_in=expires_in, owner=self.owner)

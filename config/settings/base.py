@@ -334,6 +334,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "films-reconcile": {"task": "apps.films.tasks.films_reconcile_task", "schedule": 120.0},
     # Upload sessions processing with no progress for UPLOAD_PROCESSING_STALLED_SECONDS: processed again.
     "uploads-resume-stalled": {"task": "apps.uploads.tasks.upload_sessions_resume_stalled", "schedule": 120.0},
+    # Removes stored objects no index row names, older than STORAGE_ORPHAN_MIN_AGE_SECONDS, per tenant.
+    "storage-orphans-collect": {
+        "task": "apps.archive.tasks.orphaned_objects_collect_dispatch",
+        "schedule": float(env_int("STORAGE_ORPHAN_COLLECT_INTERVAL_SECONDS", 6 * 3600)),
+    },
 }
 # AI jobs (docs/ai.md): at most AI_TENANT_MAX_RUNNING_JOBS of one tenant run at once (later ones
 # wait AI_DEFER_SECONDS and ask again); a failed run is tried AI_JOB_MAX_ATTEMPTS times; a run
@@ -348,6 +353,11 @@ AI_PLATFORM_URL_TEMPLATE = env_str("AI_PLATFORM_URL_TEMPLATE", "https://{domain}
 FILM_STALLED_SECONDS = env_int("FILM_STALLED_SECONDS", 300)
 FILM_GIVE_UP_SECONDS = env_int("FILM_GIVE_UP_SECONDS", 3600)
 UPLOAD_PROCESSING_STALLED_SECONDS = env_int("UPLOAD_PROCESSING_STALLED_SECONDS", 300)
+# Storage hygiene (apps.archive.services.storage_recovery): an object no index row names is removed
+# only once older than this (an ingest writes its objects before its index commits), and no stored
+# instance at all while more than STORAGE_ORPHAN_MAX_UNREFERENCED_INSTANCES are due (a lost index).
+STORAGE_ORPHAN_MIN_AGE_SECONDS = env_int("STORAGE_ORPHAN_MIN_AGE_SECONDS", 24 * 3600)
+STORAGE_ORPHAN_MAX_UNREFERENCED_INSTANCES = env_int("STORAGE_ORPHAN_MAX_UNREFERENCED_INSTANCES", 1000)
 
 # --- Consults ---------------------------------------------------------------------------------------
 # Minutes from submission to the report being due, per priority (a referral link may override them).

@@ -7,6 +7,7 @@ import hashlib
 import io
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
@@ -98,6 +99,15 @@ def test_list_keys_and_delete_prefix_touch_only_that_prefix(store):
     assert sorted(store.list_keys("a/")) == ["a/1.bin", "a/2/3.bin"]
     assert store.delete_prefix("a/") == 2
     assert sorted(store.list_keys("")) == ["ab/4.bin", "b/5.bin"]
+
+
+def test_list_objects_gives_each_objects_size_and_write_time_in_key_order(store):
+    before = datetime.now(UTC) - timedelta(seconds=2)  # S3 gives the time to the second
+    for key, data in [("a/2.bin", PAYLOAD), ("a/1.bin", b"x"), ("a/1/0.bin", b""), ("b/3.bin", b"yy")]:
+        store.put_bytes(key, data)
+    listed = list(store.list_objects("a/"))
+    assert [(item.key, item.size) for item in listed] == [("a/1.bin", 1), ("a/1/0.bin", 0), ("a/2.bin", len(PAYLOAD))]
+    assert all(before <= item.modified_at <= datetime.now(UTC) for item in listed)
 
 
 def test_an_s3_presigned_get_url_downloads_the_object_without_credentials(platform):

@@ -18,20 +18,32 @@ from apps.archive.services.storage_extras import (
     rendered_cache_evict,
     staged_upload_bytes_change,
 )
+from apps.archive.services.storage_recovery import (
+    OrphanCollection,
+    ReindexSummary,
+    StorageMaintenanceBusy,
+    archive_reindex,
+    orphaned_objects_collect,
+)
 
 __all__ = [
     "BulkLoadSummary",
     "FailedInstance",
     "InvalidMultipartBody",
+    "OrphanCollection",
     "PurgeSummary",
+    "ReindexSummary",
     "RenderedCacheEviction",
     "RequestBodyTooLarge",
     "StoreReport",
+    "StorageMaintenanceBusy",
     "StoredInstance",
+    "archive_reindex",
     "deleted_purge",
     "index_bulk_load",
     "instance_store_file",
     "instances_store",
+    "orphaned_objects_collect",
     "patient_data_read_record",
     "rendered_cache_evict",
     "series_delete",

@@ -45,6 +45,7 @@ from apps.audit.services import Actor, audit_record
 from apps.core.errors import DomainError
 from apps.dicom.headers import (
     PART10_PREFIX,
+    IndexAttributes,
     InstanceHeader,
     InstanceRejected,
     attribute_with_nul,
@@ -180,6 +181,20 @@ def _metadata(header: InstanceHeader) -> dict[str, Any]:
     return document
 
 
+def instance_index_entry(header: InstanceHeader) -> tuple[IndexAttributes, str]:
+    """What the index keeps of an instance: its index attributes and its DICOM JSON metadata text.
+
+    The one way a header becomes an index entry, for STOW-RS, uploads and `archive_reindex` alike.
+    Raises InstanceRejected (0xC000) when an indexed text holds a NUL character."""
+    document = _metadata(header)
+    attributes = index_attributes(header, document)
+    with_nul = attribute_with_nul(attributes)
+    if with_nul:
+        raise InstanceRejected(FailureReason.CANNOT_UNDERSTAND, f"its {with_nul} contains a NUL character (PS3.5 §6.2)",
+                               sop_class_uid=header.sop_class_uid, sop_instance_uid=header.sop_instance_uid)
+    return attributes, dumps(document)
+
+
 class _Ingest:
     """The state of one ingest request: where bytes go, what was written, what was decided."""
 
@@ -248,14 +263,11 @@ class _Ingest:
         if refusal:
             self.fail(FailureReason.OUT_OF_RESOURCES, refusal, **identity)
             return
-        document = _metadata(header)
-        attributes = index_attributes(header, document)
-        with_nul = attribute_with_nul(attributes)
-        if with_nul:
-            self.fail(FailureReason.CANNOT_UNDERSTAND, f"its {with_nul} contains a NUL character (PS3.5 §6.2)",
-                      **identity)
+        try:
+            attributes, metadata_json = instance_index_entry(header)
+        except InstanceRejected as rejected:
+            self.fail(rejected.reason, rejected.detail, **identity)
             return
-        metadata_json = dumps(document)
         key = instance_object_key(
             study_instance_uid=header.study_instance_uid, series_instance_uid=header.series_instance_uid,
             sop_instance_uid=header.sop_instance_uid, upload_id=new_upload_id(),
