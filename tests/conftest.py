@@ -11,6 +11,7 @@ import redis
 from django.conf import settings
 
 from tests.support.broker_outage import BrokerOutage, start_broker_outage_platform
+from tests.support.faults import CrashPlatform, start_crash_platform
 from tests.support.platform import (
     ROLES_BY_KIND,
     TENANT_SPECS,
@@ -166,3 +167,15 @@ def broker_outage(platform: TestPlatform) -> Iterator[BrokerOutage]:
     outage = start_broker_outage_platform(platform, queues=queues)
     yield outage
     outage.stop()
+
+
+@pytest.fixture(scope="module")
+def crash_platform(platform: TestPlatform) -> Iterator[CrashPlatform]:
+    """Web server, relay, beat (sweeps every 2 s) and a worker that a test may crash and replace, on a
+    private broker; one per module, because its fast sweeps act on every tenant while it runs."""
+    from tenants.deployment import SHARED_QUEUES, policy_for
+
+    queues = list(SHARED_QUEUES) + policy_for(platform.tenants["hospital_b"]).queues()
+    crash = start_crash_platform(platform, queues=queues)
+    yield crash
+    crash.stop()

@@ -409,7 +409,7 @@ def jobs_resend_lost_attempts(*, now: datetime | None = None) -> int:
     """Send the run message again for every job whose running attempt outlived its time-out.
 
     The run ends itself at the engine's time-out and the hard time limit ends it shortly after, so
-    an attempt still `running` past that plus LOST_ATTEMPT_GRACE_SECONDS lost its worker (a pool
+    an attempt still `running` past that plus lost_attempt_grace_seconds() lost its worker (a pool
     process killed, a task ended by a database blip). Its message was acknowledged, so nothing would
     run it again, and it would hold its tenant's in-flight place for good. The new message claims the
     job again, or fails it `worker_lost` once AI_JOB_MAX_ATTEMPTS are used (see _job_claim). External
@@ -424,7 +424,7 @@ def jobs_resend_lost_attempts(*, now: datetime | None = None) -> int:
         for job in running:
             timeout = timeouts.get(job.engine_name, 600.0)
             assert job.started_at is not None
-            if (now - job.started_at).total_seconds() <= timeout + LOST_ATTEMPT_GRACE_SECONDS:
+            if (now - job.started_at).total_seconds() <= timeout + lost_attempt_grace_seconds():
                 continue
             logger.warning("AI job %s has run since %s, past its time-out: its worker was lost, sending it again",
                            job.pk, job.started_at)
@@ -507,9 +507,10 @@ def _uses_shared_queue(tenant: Tenant) -> bool:
     return policy_for(tenant).queue_for(WorkKind.AI) == WorkKind.AI.value
 
 
-# A running job whose attempt started longer ago than its time-out plus this was lost with its worker
-# (the hard time limit would have ended a live attempt): a redelivered message may run it again.
-LOST_ATTEMPT_GRACE_SECONDS = 60.0
+def lost_attempt_grace_seconds() -> float:
+    """A running job whose attempt started longer ago than its time-out plus this was lost with its
+    worker (the hard time limit would have ended a live attempt): a redelivered message may run it again."""
+    return float(getattr(settings, "AI_LOST_ATTEMPT_GRACE_SECONDS", 60.0))
 
 
 def _job_claim(job_id: uuid.UUID | str, tenant: Tenant, *, timeout_seconds: float) -> str:
@@ -521,7 +522,7 @@ def _job_claim(job_id: uuid.UUID | str, tenant: Tenant, *, timeout_seconds: floa
         if job is None:
             return RunOutcome.SKIPPED
         lost = (job.state == JobState.RUNNING and job.started_at is not None and job.access_token_id is None
-                and (timezone.now() - job.started_at).total_seconds() > timeout_seconds + LOST_ATTEMPT_GRACE_SECONDS)
+                and (timezone.now() - job.started_at).total_seconds() > timeout_seconds + lost_attempt_grace_seconds())
         if job.state != JobState.QUEUED and not lost:
             return RunOutcome.SKIPPED
         if lost and job.attempts >= max_attempts():

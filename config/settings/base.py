@@ -329,11 +329,14 @@ CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     # Flags open consults past their SLA due time and tells the hospital's coordinators.
     "consults-flag-overdue": {"task": "apps.consults.tasks.consults_flag_overdue", "schedule": 60.0},
     # Sends again the run messages of AI jobs dispatched AI_UNCLAIMED_RESEND_SECONDS ago and never claimed.
-    "ai-unclaimed-jobs-resend": {"task": "apps.ai.tasks.ai_unclaimed_jobs_resend", "schedule": 300.0},
+    "ai-unclaimed-jobs-resend": {"task": "apps.ai.tasks.ai_unclaimed_jobs_resend",
+                                 "schedule": float(env_int("AI_JOBS_RESEND_EVERY_SECONDS", 300))},
     # Films still queued or running FILM_STALLED_SECONDS after their request: rendered again, or failed.
-    "films-reconcile": {"task": "apps.films.tasks.films_reconcile_task", "schedule": 120.0},
+    "films-reconcile": {"task": "apps.films.tasks.films_reconcile_task",
+                        "schedule": float(env_int("FILMS_RECONCILE_EVERY_SECONDS", 120))},
     # Upload sessions processing with no progress for UPLOAD_PROCESSING_STALLED_SECONDS: processed again.
-    "uploads-resume-stalled": {"task": "apps.uploads.tasks.upload_sessions_resume_stalled", "schedule": 120.0},
+    "uploads-resume-stalled": {"task": "apps.uploads.tasks.upload_sessions_resume_stalled",
+                               "schedule": float(env_int("UPLOADS_RESUME_STALLED_EVERY_SECONDS", 120))},
     # Removes stored objects no index row names, older than STORAGE_ORPHAN_MIN_AGE_SECONDS, per tenant.
     "storage-orphans-collect": {
         "task": "apps.archive.tasks.orphaned_objects_collect_dispatch",
@@ -358,6 +361,8 @@ UPLOAD_PROCESSING_STALLED_SECONDS = env_int("UPLOAD_PROCESSING_STALLED_SECONDS",
 # instance at all while more than STORAGE_ORPHAN_MAX_UNREFERENCED_INSTANCES are due (a lost index).
 STORAGE_ORPHAN_MIN_AGE_SECONDS = env_int("STORAGE_ORPHAN_MIN_AGE_SECONDS", 24 * 3600)
 STORAGE_ORPHAN_MAX_UNREFERENCED_INSTANCES = env_int("STORAGE_ORPHAN_MAX_UNREFERENCED_INSTANCES", 1000)
+# A running AI job is taken for lost with its worker this long after its engine's time-out.
+AI_LOST_ATTEMPT_GRACE_SECONDS = env_int("AI_LOST_ATTEMPT_GRACE_SECONDS", 60)
 
 # --- Consults ---------------------------------------------------------------------------------------
 # Minutes from submission to the report being due, per priority (a referral link may override them).

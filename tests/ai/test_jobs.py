@@ -270,14 +270,14 @@ def test_a_job_whose_worker_was_lost_mid_run_is_run_again_and_frees_the_clinics_
     """A pool process killed mid-job acknowledges its message: the job stays `running` and, on the
     shared queue, holds the clinic's only in-flight place. The periodic sweep sends it again once
     its attempt has outlived the engine's time-out; it runs, and the job waiting behind it runs too."""
-    from apps.ai.services import LOST_ATTEMPT_GRACE_SECONDS
+    from apps.ai.services import lost_attempt_grace_seconds
 
     stored = store_chest_phantom(platform, "clinic_c", "technologist")
     waiting_study = store_chest_phantom(platform, "clinic_c", "technologist")
     with platform.schema("clinic_c"):
         timeout = engine_registered(NODULE_ENGINE).timeout_seconds
         version = engine_registered(NODULE_ENGINE).descriptor.version
-        abandoned = timezone.now() - timedelta(seconds=timeout + LOST_ATTEMPT_GRACE_SECONDS + 30)
+        abandoned = timezone.now() - timedelta(seconds=timeout + lost_attempt_grace_seconds() + 30)
         lost = AIJob.objects.create(engine_name=NODULE_ENGINE, engine_version=version, state=JobState.RUNNING,
                                     study_instance_uid=stored.study_instance_uid, attempts=1,
                                     started_at=abandoned, dispatched_at=abandoned)

@@ -100,6 +100,7 @@ class BrokerOutage:
     web: ManagedProcess
     relay: ManagedProcess
     worker: RunningWorker
+    environment: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def worker_idle(self) -> bool:
         """Nothing waiting on the worker's queues and every task it received has finished."""
@@ -134,9 +135,12 @@ class BrokerOutage:
         self.broker.remove()
 
 
-def start_broker_outage_platform(platform: TestPlatform, *, queues: list[str]) -> BrokerOutage:
+def start_broker_outage_platform(platform: TestPlatform, *, queues: list[str], name: str = "outage",
+                                 settings_overrides: dict[str, str] | None = None,
+                                 worker_own_process_group: bool = False) -> BrokerOutage:
     """Start the private broker, then web server, relay and worker on it; whatever started is
-    stopped again if a later step fails (a stray relay would take the next run's rows)."""
+    stopped again if a later step fails (a stray relay would take the next run's rows).
+    `settings_overrides` go into every process's environment; `name` prefixes their logs."""
     broker = PrivateRedis()
     broker.start()
     started: list[ManagedProcess] = []
@@ -144,16 +148,16 @@ def start_broker_outage_platform(platform: TestPlatform, *, queues: list[str]) -
         env = platform.worker_environment()
         env.update({
             "CELERY_BROKER_URL": broker.url, "ALLOWED_HOSTS": "*", "PYTHONUNBUFFERED": "1",
-            "OUTBOX_RELAY_AFTER_SECONDS": RELAY_AFTER_SECONDS,
+            "OUTBOX_RELAY_AFTER_SECONDS": RELAY_AFTER_SECONDS, **(settings_overrides or {}),
         })
         port = _free_port()
-        web = _start_process("outage-web", [
+        web = _start_process(f"{name}-web", [
             sys.executable, "-m", "gunicorn", "config.wsgi:application", "--bind", f"127.0.0.1:{port}",
             "--workers", "1", "--threads", "4", "--worker-class", "gthread", "--timeout", "120",
             "--no-control-socket",
         ], env)
         started.append(web)
-        relay = _start_process("outage-relay", [
+        relay = _start_process(f"{name}-relay", [
             sys.executable, "manage.py", "outbox_relay", "--interval", RELAY_INTERVAL_SECONDS,
         ], env)
         started.append(relay)
@@ -169,14 +173,14 @@ def start_broker_outage_platform(platform: TestPlatform, *, queues: list[str]) -
 
         wait_until(web_answers, timeout=60, message="the private web server")
         wait_until(lambda: "outbox relay: running" in relay.log(), timeout=60, message="the outbox relay")
-        worker = start_worker(env, queues=queues, hostname="outage")
+        worker = start_worker(env, queues=queues, hostname=name, own_process_group=worker_own_process_group)
     except BaseException:
         for process in started:
             process.stop()
         broker.remove()
         raise
     return BrokerOutage(broker=broker, platform=dataclasses.replace(platform, base_url=base_url), web=web,
-                        relay=relay, worker=worker)
+                        relay=relay, worker=worker, environment=env)
 
 ORIGINALS = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -140,6 +141,19 @@ class ManagedProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    # A process started in a session of its own (`own_process_group`): its children share its group.
+    def freeze(self) -> None:
+        """SIGSTOP the whole process group: nothing in it runs until `thaw`."""
+        os.killpg(self.process.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def crash(self) -> None:
+        """SIGKILL the whole process group at once, as a node crash does: no shutdown, no acknowledgement."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=20)
+
 
 @dataclass
 class RunningWorker(ManagedProcess):
@@ -147,8 +161,10 @@ class RunningWorker(ManagedProcess):
     queues: list[str] = field(default_factory=list)
 
 
-def start_worker(env: dict[str, str], *, queues: list[str], hostname: str, concurrency: int = 2) -> RunningWorker:
-    """Start a real `celery -A config worker` on the given queues and wait until it is ready."""
+def start_worker(env: dict[str, str], *, queues: list[str], hostname: str, concurrency: int = 2,
+                 own_process_group: bool = False) -> RunningWorker:
+    """Start a real `celery -A config worker` on the given queues and wait until it is ready;
+    `own_process_group` puts it and its pool in a group of their own, for `freeze` and `crash`."""
     ARTIFACTS_DIR.mkdir(exist_ok=True)
     log_path = ARTIFACTS_DIR / f"worker-{hostname}.log"
     command = [
@@ -157,7 +173,8 @@ def start_worker(env: dict[str, str], *, queues: list[str], hostname: str, concu
         "--pool", "prefork", "--without-gossip", "--without-mingle", "--without-heartbeat",
     ]
     log_handle = log_path.open("wb")
-    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_handle, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=log_handle, stderr=subprocess.STDOUT,
+                               start_new_session=own_process_group)
     worker = RunningWorker(name=hostname, process=process, hostname=hostname, queues=queues, log_path=log_path)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
