@@ -510,7 +510,7 @@ def _uses_shared_queue(tenant: Tenant) -> bool:
 def lost_attempt_grace_seconds() -> float:
     """A running job whose attempt started longer ago than its time-out plus this was lost with its
     worker (the hard time limit would have ended a live attempt): a redelivered message may run it again."""
-    return float(getattr(settings, "AI_LOST_ATTEMPT_GRACE_SECONDS", 60.0))
+    return float(settings.AI_LOST_ATTEMPT_GRACE_SECONDS)
 
 
 def _job_claim(job_id: uuid.UUID | str, tenant: Tenant, *, timeout_seconds: float) -> str:

@@ -177,5 +177,5 @@ def orphaned_objects_collect_dispatch() -> int:
     """Periodic: queue `orphaned_objects_collect` for every active tenant, on its own ingest queue."""
     tenants = tenants_active()
     for tenant in tenants:
-        enqueue(orphaned_objects_collect, tenant=tenant, work=WorkKind.INGEST)
+        enqueue(orphaned_objects_collect.name, tenant=tenant, work=WorkKind.INGEST)
     return len(tenants)
