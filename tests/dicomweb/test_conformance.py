@@ -70,3 +70,63 @@ def test_bulk_loaded_instances_carry_bits_allocated_in_qido_ps3_18_table_10_6_3_
     [result] = qido(platform.http("clinic_c", "technologist"), "/instances", {"SOPInstanceUID": sop_uid}).json()
 
     assert result["00280100"] == {"vr": "US", "Value": [16]}
+
+
+# --- PS3.18 §8.3.3.1: the `accept` query parameter overrides the Accept header ------------------------------
+
+
+@pytest.fixture(scope="module")
+def stored_ct(platform):
+    study = ct_study(2)
+    assert stow(platform.http("clinic_a", "technologist"), study.files).status_code == 200
+    return study
+
+
+def _instance_path(study, index: int = 0) -> str:
+    dataset = study.datasets[index]
+    return (f"/dicomweb/studies/{study.study_instance_uid}/series/{dataset.SeriesInstanceUID}"
+            f"/instances/{dataset.SOPInstanceUID}")
+
+
+@pytest.mark.parametrize("suffix", ["/thumbnail", "/rendered", "/frames/1/rendered", "/frames/1/thumbnail"])
+def test_the_accept_query_parameter_of_an_instance_image_overrides_the_header_ps3_18_8_3_3_1(platform, stored_ct,
+                                                                                           suffix):
+    http = platform.http("clinic_a", "referring_physician")
+
+    jpeg = http.get(_instance_path(stored_ct) + suffix, params={"accept": "image/jpeg"},
+                    headers={"Accept": "application/json"})
+    png = http.get(_instance_path(stored_ct) + suffix, params={"accept": "image/png"},
+                   headers={"Accept": "image/jpeg"})
+
+    assert (jpeg.status_code, jpeg.headers["Content-Type"]) == (200, "image/jpeg")
+    assert jpeg.content.startswith(b"\xff\xd8")
+    assert (png.status_code, png.headers["Content-Type"]) == (200, "image/png")
+
+
+def test_the_accept_query_parameter_of_study_and_series_thumbnails_overrides_the_header_ps3_18_8_3_3_1(
+    platform, stored_ct
+):
+    http = platform.http("clinic_a", "referring_physician")
+    study_path = f"/dicomweb/studies/{stored_ct.study_instance_uid}"
+    for path in (study_path, f"{study_path}/series/{stored_ct.series_instance_uids[0]}"):
+        response = http.get(f"{path}/thumbnail", params={"accept": "image/jpeg"},
+                            headers={"Accept": "multipart/related; type=\"application/octet-stream\""})
+        assert (response.status_code, response.headers["Content-Type"]) == (200, "image/jpeg")
+
+
+def test_the_accept_query_parameter_of_metadata_overrides_the_header_ps3_18_8_3_3_1(platform, stored_ct):
+    response = platform.http("clinic_a", "referring_physician").get(
+        f"/dicomweb/studies/{stored_ct.study_instance_uid}/metadata?accept=application/dicom%2Bjson",
+        headers={"Accept": "image/jpeg"},
+    )
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/dicom+json"
+
+
+def test_an_accept_query_parameter_plus_decoded_as_a_space_still_names_the_type_ps3_18_8_3_3_1():
+    from apps.dicomweb.negotiation import effective_accept
+
+    assert effective_accept("image/jpeg", ["application/dicom json"]) == "application/dicom+json"
+    assert effective_accept("image/png", []) == "image/png"
+    assert effective_accept(None, ['multipart/related; type="image/png"']) == 'multipart/related; type="image/png"'

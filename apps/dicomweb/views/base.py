@@ -37,7 +37,7 @@ from apps.consults.grants import (
     consult_service_path,
 )
 from apps.core.errors import DomainError, error_body
-from apps.dicomweb.negotiation import NotAcceptable
+from apps.dicomweb.negotiation import NotAcceptable, effective_accept
 
 READER_ROLES = frozenset(TENANT_ROLES)
 # Radiologists store results (reports as SR, AI-reviewed objects) back into the archive.
@@ -88,6 +88,11 @@ def method_not_allowed(detail: str, supported: list[str]) -> JsonResponse:
 
 def unauthenticated(detail: str, code: str) -> JsonResponse:
     return error_response(code, detail, 401, {"WWW-Authenticate": 'Bearer realm="imaging-cloud"'})
+
+
+def accepted_media(request: HttpRequest) -> str | None:
+    """What the request accepts: its `accept` query parameter, else its Accept header (PS3.18 §8.3.3.1)."""
+    return effective_accept(request.headers.get("Accept"), request.GET.getlist("accept"))
 
 
 def service_root(request: HttpRequest) -> str:
