@@ -79,6 +79,7 @@ INDEXED_ATTRIBUTES: Final[tuple[IndexedAttribute, ...]] = (
     IndexedAttribute("Rows", "00280010", "US", _I, "rows", _K.INTEGER),
     IndexedAttribute("Columns", "00280011", "US", _I, "columns", _K.INTEGER),
     IndexedAttribute("NumberOfFrames", "00280008", "IS", _I, "number_of_frames", _K.INTEGER),
+    IndexedAttribute("BitsAllocated", "00280100", "US", _I, "bits_allocated", _K.INTEGER),
     IndexedAttribute("AvailableTransferSyntaxUID", "00083002", "UI", _I, "transfer_syntax_uid", _K.UID),
 )
 
@@ -98,7 +99,7 @@ DEFAULT_RETURN_KEYWORDS: Final[dict[Level, tuple[str, ...]]] = {
     ),
     Level.INSTANCE: (
         "SOPClassUID", "SOPInstanceUID", "InstanceNumber", "Rows", "Columns", "NumberOfFrames",
-        "AvailableTransferSyntaxUID",
+        "BitsAllocated", "AvailableTransferSyntaxUID",
     ),
 }
 

@@ -145,6 +145,7 @@ class Instance(models.Model):
     rows = models.IntegerField(null=True, blank=True)
     columns = models.IntegerField(null=True, blank=True)
     number_of_frames = models.IntegerField(null=True, blank=True)
+    bits_allocated = models.IntegerField(null=True, blank=True)
     transfer_syntax_uid = models.CharField(max_length=64)
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)

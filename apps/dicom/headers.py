@@ -518,6 +518,7 @@ class IndexAttributes:
     rows: int | None
     columns: int | None
     number_of_frames: int | None
+    bits_allocated: int | None
     transfer_syntax_uid: str
 
 
@@ -568,6 +569,7 @@ _INDEXED: tuple[tuple[str, str, str, str, int], ...] = (
     ("rows", "Rows", "00280010", "integer", 0),
     ("columns", "Columns", "00280011", "integer", 0),
     ("number_of_frames", "NumberOfFrames", "00280008", "integer", 0),
+    ("bits_allocated", "BitsAllocated", "00280100", "integer", 0),
 )
 
 

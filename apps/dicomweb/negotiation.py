@@ -9,6 +9,7 @@ client accepts, best first; the view picks the first it can produce and answers 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -59,6 +60,19 @@ def parse_accept(header: str | None) -> list[AcceptedRange]:
         ranges.append(AcceptedRange(media_type, min(quality, 1.0), position))
     ranges.sort(key=lambda accepted: (-accepted.quality, accepted.position))
     return ranges
+
+
+# In a query string a "+" decodes to a space: "application/dicom+json" arrives as "application/dicom json".
+_PLUS_DECODED_AS_SPACE = re.compile(r"(?<=[A-Za-z0-9.\-]) (?=[A-Za-z0-9.\-])")
+
+
+def effective_accept(header: str | None, query_values: list[str]) -> str | None:
+    """The media ranges a request accepts: the `accept` query parameter when present, which
+    overrides the Accept header (PS3.18 §8.3.3.1), else the header."""
+    values = [value for value in query_values if value.strip()]
+    if not values:
+        return header
+    return ", ".join(_PLUS_DECODED_AS_SPACE.sub("+", value) for value in values)
 
 
 def _matches(pattern: str, media_type: str) -> bool:

@@ -71,6 +71,7 @@ def _index_attributes(attributes: Mapping[str, Any]) -> IndexAttributes:
         rows=_integer(attributes, "Rows"),
         columns=_integer(attributes, "Columns"),
         number_of_frames=_integer(attributes, "NumberOfFrames"),
+        bits_allocated=_integer(attributes, "BitsAllocated"),
         transfer_syntax_uid=_text(attributes, "TransferSyntaxUID") or "1.2.840.10008.1.2.1",
     )
 

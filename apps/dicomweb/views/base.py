@@ -37,7 +37,7 @@ from apps.consults.grants import (
     consult_service_path,
 )
 from apps.core.errors import DomainError, error_body
-from apps.dicomweb.negotiation import NotAcceptable
+from apps.dicomweb.negotiation import NotAcceptable, effective_accept
 
 READER_ROLES = frozenset(TENANT_ROLES)
 # Radiologists store results (reports as SR, AI-reviewed objects) back into the archive.
@@ -80,8 +80,19 @@ def error_response(code: str, detail: str, status: int, headers: dict[str, str] 
     return JsonResponse(error_body(code, detail), status=status, headers=headers)
 
 
+def method_not_allowed(detail: str, supported: list[str]) -> JsonResponse:
+    """405 with the Allow header RFC 9110 §15.5.6 requires (HEAD goes with GET, OPTIONS is CORS preflight)."""
+    allow = [*supported[:1], "HEAD", *supported[1:]] if "GET" in supported else list(supported)
+    return error_response("method_not_allowed", detail, 405, {"Allow": ", ".join([*allow, "OPTIONS"])})
+
+
 def unauthenticated(detail: str, code: str) -> JsonResponse:
     return error_response(code, detail, 401, {"WWW-Authenticate": 'Bearer realm="imaging-cloud"'})
+
+
+def accepted_media(request: HttpRequest) -> str | None:
+    """What the request accepts: its `accept` query parameter, else its Accept header (PS3.18 §8.3.3.1)."""
+    return effective_accept(request.headers.get("Accept"), request.GET.getlist("accept"))
 
 
 def service_root(request: HttpRequest) -> str:
@@ -121,19 +132,23 @@ class DicomwebView(View):
                 return error_response("token_out_of_scope", "This token reaches only its own study.", 403)
         user = request.user
         method = "GET" if request.method == "HEAD" else (request.method or "GET")
+        # The URL of a consult's root carries the consult; the handlers take only DICOM UIDs.
+        consult_id = kwargs.pop("consult_id", None)
+        # A method the resource does not have is 405 for everyone (PS3.18 §8.1.3), whatever the role:
+        # asked before the role, or an admin's PUT would read as "your role may not do this".
+        if consult_id is not None and method != "GET":
+            return method_not_allowed("A consult's DICOMweb root is read-only.", ["GET"])
+        supported = self.supported_methods()
+        if method not in supported:
+            return method_not_allowed(f"{request.method} is not supported on this resource.", supported)
         roles = allowed_roles_for(self, method)
         if roles is None or getattr(user, "role", None) not in roles:
             return error_response("permission_denied", "Your role may not do this.", 403)
-        # The URL of a consult's root carries the consult; the handlers take only DICOM UIDs.
-        consult_id = kwargs.pop("consult_id", None)
         try:
             if consult_id is None:
                 return super().dispatch(request, *args, **kwargs)
             # Under `/consults/{consult_id}/dicomweb`: read-only, in the clinic's schema, limited to the
             # consult's studies, audited on both sides (docs/consults.md).
-            if method != "GET":
-                return error_response("method_not_allowed", "A consult's DICOMweb root is read-only.", 405,
-                                      {"Allow": "GET, HEAD"})
             with consult_read_through_grant(consult_id=consult_id, actor=Actor.from_request(request),
                                             path=request.path, study_instance_uid=kwargs.get("study")) as grant:
                 request.dicomweb_scope = ServiceScope(  # type: ignore[attr-defined]
@@ -144,6 +159,10 @@ class DicomwebView(View):
             return error_response(error.code, str(error.detail), error.status)
         except NotAcceptable as error:
             return error_response("not_acceptable", str(error), 406)
+
+    def supported_methods(self) -> list[str]:
+        """The methods this resource has a handler for (HEAD is answered by GET's)."""
+        return [name.upper() for name in ("get", "post", "delete") if hasattr(self, name)]
 
     def actor(self) -> Actor:
         return Actor.from_request(self.request)

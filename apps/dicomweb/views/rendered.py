@@ -21,7 +21,7 @@ from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES
 from apps.dicomweb import negotiation
 from apps.dicomweb.negotiation import RenderedMediaType
 from apps.dicomweb.responses import generated_multipart, not_modified
-from apps.dicomweb.views.base import error_response
+from apps.dicomweb.views.base import accepted_media, error_response
 from apps.storage.tenant_storage import TenantStorage, storage_for
 from tenants.queues import current_tenant
 
@@ -50,7 +50,7 @@ def rendered_instance(
     request: HttpRequest, actor: Actor, *, study: str, series: str, sop: str, frame_list: str | None = None
 ) -> HttpResponseBase:
     """An instance (its first frame) or one frame, rendered as JPEG or PNG."""
-    media_type, multipart = negotiation.rendered_media_type(request.headers.get("Accept"))
+    media_type, multipart = negotiation.rendered_media_type(accepted_media(request))
     frame_number = 1
     if frame_list is not None:
         numbers = [part for part in frame_list.split(",") if part]
@@ -88,7 +88,7 @@ def _render_part(storage: TenantStorage, item: InstanceFile, options: RenderOpti
 
 def rendered_collection(request: HttpRequest, actor: Actor, *, study: str, series: str | None = None) -> HttpResponseBase:
     """Every image of a study or series rendered (first frame each), as multipart/related."""
-    media_type, _ = negotiation.rendered_media_type(request.headers.get("Accept"))
+    media_type, _ = negotiation.rendered_media_type(accepted_media(request))
     files = selectors.instances_for_retrieval(study_instance_uid=study, series_instance_uid=series)
     if not files:
         return error_response("not_found", "No study or series here.", 404)
@@ -114,7 +114,7 @@ def thumbnail(
     frame_list: str | None = None,
 ) -> HttpResponseBase:
     """A small image of a study, series, instance or frame (PS3.18 §10.4.1.1.4): its middle image."""
-    media_type, multipart = negotiation.rendered_media_type(request.headers.get("Accept"))
+    media_type, multipart = negotiation.rendered_media_type(accepted_media(request))
     if sop is not None and series is not None:
         item = selectors.instance_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     else:

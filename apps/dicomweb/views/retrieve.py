@@ -44,7 +44,7 @@ from apps.dicomweb.responses import (
     virtual_body_response,
     zip_stream,
 )
-from apps.dicomweb.views.base import error_response, service_root
+from apps.dicomweb.views.base import accepted_media, error_response, service_root
 from apps.storage.tenant_storage import TenantStorage, storage_for
 from tenants.queues import current_tenant
 
@@ -82,7 +82,7 @@ def retrieve_instances(
     files = selectors.instances_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     if not files:
         return _not_found(_what(study, series, sop))
-    choices = negotiation.instance_representations(request.headers.get("Accept"), single_part_allowed=sop is not None)
+    choices = negotiation.instance_representations(accepted_media(request), single_part_allowed=sop is not None)
     chosen = next((choice for choice in choices if _feasible(choice, files)), None)
     if chosen is None:
         return error_response(
@@ -147,7 +147,7 @@ def metadata(
     request: HttpRequest, actor: Actor, *, study: str, series: str | None = None, sop: str | None = None
 ) -> HttpResponseBase:
     """Study, series or instance metadata (PS3.18 §10.4.1.1.2): the stored JSON, joined."""
-    if not negotiation.accepts_json(request.headers.get("Accept")):
+    if not negotiation.accepts_json(accepted_media(request)):
         return error_response("not_acceptable", "Metadata is application/dicom+json.", 406)
     texts = selectors.metadata_texts(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     if not texts:
@@ -207,7 +207,7 @@ def frames(
     item = selectors.instance_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     if item is None:
         return _not_found("instance")
-    choice = _frame_choice(negotiation.frame_representations(request.headers.get("Accept")), item)
+    choice = _frame_choice(negotiation.frame_representations(accepted_media(request)), item)
     if choice is None:
         return error_response(
             "not_acceptable",
@@ -261,7 +261,7 @@ def _element_at(dataset: Dataset, tag_path: str) -> tuple[int, object] | None:
 def bulk_data(
     request: HttpRequest, actor: Actor, *, study: str, series: str, sop: str, tag_path: str
 ) -> HttpResponseBase:
-    container = negotiation.bulk_data_container(request.headers.get("Accept"))
+    container = negotiation.bulk_data_container(accepted_media(request))
     item = selectors.instance_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     if item is None:
         return _not_found("instance")

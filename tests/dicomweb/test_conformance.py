@@ -1,0 +1,132 @@
+"""Conformance rules of PS3.18 a conformance suite found broken, one test (or a few) per rule, each
+named for the rule and citing the section it follows."""
+
+from __future__ import annotations
+
+import pytest
+from pydicom.uid import generate_uid
+
+from tests.support.dicomweb import ct_study, qido, stow, unique_patient_id
+
+# --- PS3.18 §8.1.3 / RFC 9110 §15.5.6: a method the resource lacks is 405 with Allow, for every role ---------
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allow"),
+    [
+        ("PUT", "/studies", "GET, HEAD, POST, OPTIONS"),
+        ("DELETE", "/studies", "GET, HEAD, POST, OPTIONS"),
+        ("POST", "/studies/1.2.3/series/1.2.3.4", "GET, HEAD, DELETE, OPTIONS"),
+        ("DELETE", "/studies/1.2.3/series/1.2.3.4/instances/1.2.3.4.5", "GET, HEAD, OPTIONS"),
+        ("PATCH", "/studies/1.2.3", "GET, HEAD, POST, DELETE, OPTIONS"),
+        ("POST", "/studies/1.2.3/metadata", "GET, HEAD, OPTIONS"),
+    ],
+)
+@pytest.mark.parametrize("role", ["clinic_admin", "referring_physician"])
+def test_an_unsupported_method_is_405_with_allow_for_every_role_ps3_18_8_1_3(platform, method, path, allow, role):
+    response = platform.http("clinic_a", role).request(method, f"/dicomweb{path}")
+
+    assert response.status_code == 405, response.text
+    assert response.headers["Allow"] == allow
+    assert response.headers["Content-Type"].startswith("application/json")
+    assert response.json()["code"] == "method_not_allowed"
+
+
+def test_a_supported_method_the_role_lacks_is_still_403_ps3_18_8_1_3(platform):
+    study = ct_study(1)
+    stow(platform.http("clinic_a", "technologist"), study.files)
+
+    response = platform.http("clinic_a", "referring_physician").delete(f"/dicomweb/studies/{study.study_instance_uid}")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+# --- PS3.18 Table 10.6.3-5: instance-level QIDO-RS returns Bits Allocated ------------------------------------
+
+
+def test_instance_qido_returns_bits_allocated_ps3_18_table_10_6_3_5(platform):
+    study = ct_study(2)
+    stow(platform.http("clinic_a", "technologist"), study.files)
+
+    results = qido(platform.http("clinic_a", "referring_physician"), f"/studies/{study.study_instance_uid}/instances")
+
+    assert results.status_code == 200
+    assert [result.get("00280100") for result in results.json()] == [{"vr": "US", "Value": [16]}] * 2
+
+
+def test_bulk_loaded_instances_carry_bits_allocated_in_qido_ps3_18_table_10_6_3_5(platform):
+    from apps.archive.services import index_bulk_load
+
+    study_uid, series_uid, sop_uid = generate_uid(), generate_uid(), generate_uid()
+    attributes = {
+        "PatientID": unique_patient_id("BULK"), "StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid,
+        "SOPInstanceUID": sop_uid, "SOPClassUID": "1.2.840.10008.5.1.4.1.1.2", "Modality": "CT",
+        "Rows": 512, "Columns": 512, "BitsAllocated": 16,
+    }
+    with platform.schema("clinic_c"):
+        index_bulk_load(datasets=[attributes])
+
+    [result] = qido(platform.http("clinic_c", "technologist"), "/instances", {"SOPInstanceUID": sop_uid}).json()
+
+    assert result["00280100"] == {"vr": "US", "Value": [16]}
+
+
+# --- PS3.18 §8.3.3.1: the `accept` query parameter overrides the Accept header ------------------------------
+
+
+@pytest.fixture(scope="module")
+def stored_ct(platform):
+    study = ct_study(2)
+    assert stow(platform.http("clinic_a", "technologist"), study.files).status_code == 200
+    return study
+
+
+def _instance_path(study, index: int = 0) -> str:
+    dataset = study.datasets[index]
+    return (f"/dicomweb/studies/{study.study_instance_uid}/series/{dataset.SeriesInstanceUID}"
+            f"/instances/{dataset.SOPInstanceUID}")
+
+
+@pytest.mark.parametrize("suffix", ["/thumbnail", "/rendered", "/frames/1/rendered", "/frames/1/thumbnail"])
+def test_the_accept_query_parameter_of_an_instance_image_overrides_the_header_ps3_18_8_3_3_1(platform, stored_ct,
+                                                                                           suffix):
+    http = platform.http("clinic_a", "referring_physician")
+
+    jpeg = http.get(_instance_path(stored_ct) + suffix, params={"accept": "image/jpeg"},
+                    headers={"Accept": "application/json"})
+    png = http.get(_instance_path(stored_ct) + suffix, params={"accept": "image/png"},
+                   headers={"Accept": "image/jpeg"})
+
+    assert (jpeg.status_code, jpeg.headers["Content-Type"]) == (200, "image/jpeg")
+    assert jpeg.content.startswith(b"\xff\xd8")
+    assert (png.status_code, png.headers["Content-Type"]) == (200, "image/png")
+
+
+def test_the_accept_query_parameter_of_study_and_series_thumbnails_overrides_the_header_ps3_18_8_3_3_1(
+    platform, stored_ct
+):
+    http = platform.http("clinic_a", "referring_physician")
+    study_path = f"/dicomweb/studies/{stored_ct.study_instance_uid}"
+    for path in (study_path, f"{study_path}/series/{stored_ct.series_instance_uids[0]}"):
+        response = http.get(f"{path}/thumbnail", params={"accept": "image/jpeg"},
+                            headers={"Accept": "multipart/related; type=\"application/octet-stream\""})
+        assert (response.status_code, response.headers["Content-Type"]) == (200, "image/jpeg")
+
+
+def test_the_accept_query_parameter_of_metadata_overrides_the_header_ps3_18_8_3_3_1(platform, stored_ct):
+    response = platform.http("clinic_a", "referring_physician").get(
+        f"/dicomweb/studies/{stored_ct.study_instance_uid}/metadata?accept=application/dicom%2Bjson",
+        headers={"Accept": "image/jpeg"},
+    )
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/dicom+json"
+
+
+def test_an_accept_query_parameter_plus_decoded_as_a_space_still_names_the_type_ps3_18_8_3_3_1():
+    from apps.dicomweb.negotiation import effective_accept
+
+    assert effective_accept("image/jpeg", ["application/dicom json"]) == "application/dicom+json"
+    assert effective_accept("image/png", []) == "image/png"
+    assert effective_accept(None, ['multipart/related; type="image/png"']) == 'multipart/related; type="image/png"'
