@@ -13,7 +13,7 @@ WHERE bits_allocated IS NULL AND metadata_json LIKE '%"00280100"%'
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0003_study_identity_conflicts'),
+        ('archive', '0004_instance_object_key_index'),
     ]
 
     operations = [
