@@ -63,6 +63,17 @@ def enqueue_on_commit(
     enqueue(task, tenant=tenant, work=work, args=args, kwargs=kwargs)
 
 
+def enqueue_for_every_active_tenant(task: str, *, work: WorkKind) -> int:
+    """A periodic sweep's fan-out: queue `task` once per active tenant, each on its own queue. Returns
+    how many were queued."""
+    from tenants.selectors import tenants_active
+
+    tenants = tenants_active()
+    for tenant in tenants:
+        enqueue(task, tenant=tenant, work=work)
+    return len(tenants)
+
+
 def current_tenant() -> Tenant:
     tenant = tenant_connection().tenant
     if not isinstance(tenant, Tenant):

@@ -22,7 +22,7 @@ from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES
 from apps.storage.backends import StorageUnavailable
 from apps.storage.tenant_storage import storage_for
 from tenants.deployment import WorkKind
-from tenants.queues import current_tenant, enqueue
+from tenants.queues import current_tenant, enqueue, enqueue_for_every_active_tenant
 from tenants.selectors import tenants_active
 
 logger = logging.getLogger(__name__)
@@ -151,10 +151,7 @@ def stable_studies_dispatch(stable_after_seconds: int | None = None) -> int:
 @shared_task(name="apps.archive.tasks.deleted_purge_dispatch", acks_late=True)
 def deleted_purge_dispatch() -> int:
     """Periodic: queue `deleted_purge` for every active tenant."""
-    tenants = tenants_active()
-    for tenant in tenants:
-        enqueue(deleted_purge.name, tenant=tenant, work=WorkKind.INGEST)
-    return len(tenants)
+    return enqueue_for_every_active_tenant(deleted_purge.name, work=WorkKind.INGEST)
 
 
 @shared_task(name="apps.archive.tasks.rendered_cache_evict_dispatch", acks_late=True)
@@ -175,7 +172,4 @@ def rendered_cache_evict_dispatch() -> int:
 @shared_task(name="apps.archive.tasks.orphaned_objects_collect_dispatch", acks_late=True)
 def orphaned_objects_collect_dispatch() -> int:
     """Periodic: queue `orphaned_objects_collect` for every active tenant, on its own ingest queue."""
-    tenants = tenants_active()
-    for tenant in tenants:
-        enqueue(orphaned_objects_collect.name, tenant=tenant, work=WorkKind.INGEST)
-    return len(tenants)
+    return enqueue_for_every_active_tenant(orphaned_objects_collect.name, work=WorkKind.INGEST)

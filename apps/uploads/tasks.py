@@ -12,7 +12,7 @@ from django_tenants.utils import tenant_context
 from apps.storage.backends import StorageUnavailable
 from apps.uploads import services
 from tenants.deployment import WorkKind
-from tenants.queues import enqueue
+from tenants.queues import enqueue_for_every_active_tenant
 from tenants.selectors import tenants_active
 
 
@@ -33,10 +33,7 @@ def upload_sessions_expire(idle_seconds: int | None = None) -> int:
 @shared_task(name="apps.uploads.tasks.upload_sessions_expire_dispatch", acks_late=True)
 def upload_sessions_expire_dispatch() -> int:
     """Periodic: queue `upload_sessions_expire` for every active tenant."""
-    tenants = tenants_active()
-    for tenant in tenants:
-        enqueue(upload_sessions_expire.name, tenant=tenant, work=WorkKind.INGEST)
-    return len(tenants)
+    return enqueue_for_every_active_tenant(upload_sessions_expire.name, work=WorkKind.INGEST)
 
 
 @shared_task(name="apps.uploads.tasks.upload_sessions_resume_stalled", acks_late=True)

@@ -176,7 +176,7 @@ def test_the_periodic_sweep_queues_the_expiry_for_every_active_tenant(platform, 
     from apps.uploads.tasks import upload_sessions_expire_dispatch
 
     queued = []
-    monkeypatch.setattr("apps.uploads.tasks.enqueue", lambda task, **kwargs: queued.append((task, kwargs["tenant"].slug)))
+    monkeypatch.setattr("tenants.queues.enqueue", lambda task, **kwargs: queued.append((task, kwargs["tenant"].slug)))
 
     with platform.schema():
         upload_sessions_expire_dispatch()
