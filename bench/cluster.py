@@ -212,6 +212,7 @@ class Cluster:
         self.web_nodes: list[Node] = []
         self.worker_nodes: list[Node] = []
         self.beat: Node | None = None
+        self.relay: Node | None = None
         self.haproxy: ManagedProcess | None = None
         self.token = ""
 
@@ -274,7 +275,11 @@ class Cluster:
             self.web_nodes.append(self._web_node(index + 1))
             self.worker_nodes.append(self._worker_node(index + 1, queues))
         self.beat = Node("beat", ["bash", "infra/start/beat.sh"], self.environment(), self.work_dir / "beat.log")
-        for node in [*self.web_nodes, *self.worker_nodes, self.beat]:
+        # The task outbox's relay publishes what a node's post-commit send could not (docs/architecture.md).
+        self.relay = Node("relay", ["bash", "infra/start/relay.sh"],
+                          {**self.environment(), "RELAY_HEARTBEAT_FILE": str(self.work_dir / "relay-heartbeat")},
+                          self.work_dir / "relay.log")
+        for node in [*self.web_nodes, *self.worker_nodes, self.beat, self.relay]:
             node.start()
         for node in self.web_nodes:
             self.wait_web_ready(node)
@@ -380,7 +385,7 @@ class Cluster:
     def stop(self) -> None:
         if self.haproxy is not None:
             self.haproxy.stop()
-        for node in [*self.web_nodes, *self.worker_nodes, *([self.beat] if self.beat else [])]:
+        for node in [*self.web_nodes, *self.worker_nodes, *(node for node in (self.beat, self.relay) if node)]:
             node.stop()
         for service in reversed(self.services):
             service.stop()

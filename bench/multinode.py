@@ -5,7 +5,7 @@
 
 One run, all on this machine and all private to the run: a fresh PostgreSQL database on
 127.0.0.1:5432, a private redis-server, moto's S3 server, two web nodes (`infra/start/web.sh`) and
-two worker nodes (`infra/start/worker.sh`, queues from `manage.py worker_queues`), one beat, and
+two worker nodes (`infra/start/worker.sh`, queues from `manage.py worker_queues`), one beat, one outbox relay, and
 haproxy in front of the web nodes (Debian package `haproxy`, installed with apt-get if missing;
 needs root for that). A few client threads send a bounded STOW-RS + QIDO-RS + WADO-RS load through
 haproxy; at --kill-at one web node's and one worker node's whole process group get SIGKILL; at
@@ -165,7 +165,7 @@ class MultiNodeRun:
         log(f"work folder {self.work_dir}; {haproxy_version}")
         self.cluster.start()
         log(f"cluster up: haproxy {self.cluster.base_url} → web nodes on ports "
-            f"{', '.join(str(node.port) for node in self.cluster.web_nodes)}; 2 workers, 1 beat")
+            f"{', '.join(str(node.port) for node in self.cluster.web_nodes)}; 2 workers, 1 beat, 1 relay")
         maker = InstanceMaker(batch_size=arguments.batch_size, seed=arguments.seed)
         headers = {"Host": TENANT_DOMAIN, "Authorization": f"Bearer {self.cluster.token}"}
         clients = [LoadClient(number, base_url=self.cluster.base_url, headers=headers, maker=maker, state=self.state,
