@@ -9,6 +9,7 @@ UPLOAD_SESSION_IDLE_EXPIRY_SECONDS is expired by a periodic sweep (docs/security
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import tempfile
@@ -289,7 +290,26 @@ def upload_sessions_resume_stalled(*, stalled_seconds: int, now: datetime | None
     return len(stalled)
 
 
+def _stored_by_an_earlier_run(upload_file: UploadFile, outcome: IngestOutcome) -> bool:
+    """An "already stored" answer for an instance this session's processing stored itself: a worker
+    that died between the instance's commit and its item's record, then the run again (at least once,
+    docs/architecture.md). The instance was indexed after the session was finished and no item of the
+    session names it yet, so the technologist is told it was stored, not that it was a duplicate."""
+    from apps.archive.models import Instance
+    from apps.audit.models import AuditEvent
+
+    finished = (AuditEvent.objects.filter(action="upload.finish", object_type="upload_session",
+                                          object_id=str(upload_file.session_id))
+                .values_list("occurred_at", flat=True).first())
+    if finished is None or UploadItem.objects.filter(session_id=upload_file.session_id,
+                                                     sop_instance_uid=outcome.sop_instance_uid).exists():
+        return False
+    return Instance.objects.filter(sop_instance_uid=outcome.sop_instance_uid, created_at__gte=finished).exists()
+
+
 def _record_item(upload_file: UploadFile, member_name: str, outcome: IngestOutcome) -> None:
+    if outcome.status == UploadItemStatus.DUPLICATE and _stored_by_an_earlier_run(upload_file, outcome):
+        outcome = dataclasses.replace(outcome, status=UploadItemStatus.STORED)
     counter = {
         UploadItemStatus.STORED.value: "items_stored",
         UploadItemStatus.DUPLICATE.value: "items_duplicate",
