@@ -413,10 +413,12 @@ def read_instance_header(
 
     warnings: list[tuple[WarningReason, str]] = []
     patient_id = _text(dataset, "PatientID")
-    if not patient_id:
+    # Patient ID is Type 2 (PS3.3 §C.7.1.1): it must be present, but an empty one is valid and kept
+    # (unless the deployment assigns one to instances sent without a value).
+    if not patient_id and (assign_missing_patient_id or "PatientID" not in dataset):
         if not assign_missing_patient_id:
             raise InstanceRejected(
-                FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, "the required attribute PatientID is missing or empty",
+                FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, "the required attribute PatientID is missing",
                 **identifiers,
             )
         patient_id = assigned_patient_id(values["StudyInstanceUID"])

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.support.dicomweb import ct_study, qido, stow, unique_patient_id
+from tests.factories.dicom_factory import to_part10_bytes
+from tests.support.dicomweb import ct_study, failures, qido, referenced_uids, stow, unique_patient_id
 
 # --- PS3.18 §8.1.3 / RFC 9110 §15.5.6: a method the resource lacks is 405 with Allow, for every role ---------
 
@@ -130,3 +131,30 @@ def test_an_accept_query_parameter_plus_decoded_as_a_space_still_names_the_type_
     assert effective_accept("image/jpeg", ["application/dicom json"]) == "application/dicom+json"
     assert effective_accept("image/png", []) == "image/png"
     assert effective_accept(None, ['multipart/related; type="image/png"']) == 'multipart/related; type="image/png"'
+
+
+# --- PS3.18 §10.5 / PS3.3 §C.7.1.1: STOW-RS stores an instance whose Patient ID (Type 2) is empty ---------
+
+
+def test_stow_stores_an_instance_with_an_empty_patient_id_ps3_18_10_5(platform):
+    study = ct_study(2, patient_id="")
+    http = platform.http("clinic_a", "technologist")
+
+    response = stow(http, study.files)
+
+    assert response.status_code == 200, response.text
+    assert sorted(referenced_uids(response)) == sorted(study.sop_instance_uids)
+    [found] = qido(http, "/studies", {"StudyInstanceUID": study.study_instance_uid}).json()
+    assert found.get("00100020", {}).get("Value") in (None, [""])
+
+
+def test_stow_still_refuses_an_empty_patient_id_contradicting_the_study_ps3_18_10_5(platform):
+    study = ct_study(2)
+    http = platform.http("clinic_a", "technologist")
+    assert stow(http, study.files[:1]).status_code == 200
+    study.datasets[1].PatientID = ""
+
+    response = stow(http, [to_part10_bytes(study.datasets[1])])
+
+    assert response.status_code == 409, response.text
+    assert failures(response) == [(study.sop_instance_uids[1], 0xC410)]
