@@ -158,3 +158,40 @@ def test_stow_still_refuses_an_empty_patient_id_contradicting_the_study_ps3_18_1
 
     assert response.status_code == 409, response.text
     assert failures(response) == [(study.sop_instance_uids[1], 0xC410)]
+
+
+# --- PS3.18 §10.6.1.2 / PS3.4 §C.2.2.2.5: DT range matching of AcquisitionDateTime at instance level --------
+
+
+@pytest.fixture(scope="module")
+def acquired_study(platform):
+    study = ct_study(3)
+    for dataset, acquired in zip(study.datasets, ["20240301083000", "20240301120000.5", "20240302"], strict=True):
+        dataset.AcquisitionDateTime = acquired
+    study.files = [to_part10_bytes(dataset) for dataset in study.datasets]
+    assert stow(platform.http("clinic_a", "technologist"), study.files).status_code == 200
+    return study
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("20240301083000", [0]),
+        ("20240301", [0, 1]),
+        ("20240301090000-20240302", [1, 2]),
+        ("-20240301100000", [0]),
+        ("20240301120000.5-", [1, 2]),
+        ("2024", [0, 1, 2]),
+        ("2023-20240229", []),
+    ],
+)
+def test_acquisition_datetime_matches_dt_ranges_ps3_4_c_2_2_2_5(platform, acquired_study, value, expected):
+    response = qido(platform.http("clinic_a", "referring_physician"),
+                    f"/studies/{acquired_study.study_instance_uid}/instances", {"AcquisitionDateTime": value})
+
+    assert response.status_code == 200
+    assert "Warning" not in response.headers
+    found = {result["00080018"]["Value"][0] for result in response.json()}
+    assert found == {acquired_study.sop_instance_uids[index] for index in expected}
+    assert all(result["0008002A"]["vr"] == "DT" for result in response.json())
+
