@@ -6,8 +6,16 @@ from __future__ import annotations
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.factories.dicom_factory import to_part10_bytes
-from tests.support.dicomweb import ct_study, failures, qido, referenced_uids, stow, unique_patient_id
+from tests.factories.dicom_factory import make_multiframe, to_part10_bytes
+from tests.support.dicomweb import (
+    ct_study,
+    failures,
+    parse_multipart,
+    qido,
+    referenced_uids,
+    stow,
+    unique_patient_id,
+)
 
 # --- PS3.18 §8.1.3 / RFC 9110 §15.5.6: a method the resource lacks is 405 with Allow, for every role ---------
 
@@ -195,3 +203,33 @@ def test_acquisition_datetime_matches_dt_ranges_ps3_4_c_2_2_2_5(platform, acquir
     assert found == {acquired_study.sop_instance_uids[index] for index in expected}
     assert all(result["0008002A"]["vr"] == "DT" for result in response.json())
 
+
+
+# --- PS3.18 §8.6.1.2: each part of a frames or bulk data answer names its resource in Content-Location ------
+
+
+def test_each_frame_part_carries_its_content_location_ps3_18_8_6_1_2(platform):
+    dataset = make_multiframe(number_of_frames=3, rows=16, columns=16)
+    assert stow(platform.http("clinic_a", "technologist"), [to_part10_bytes(dataset)]).status_code == 200
+    instance = (f"/dicomweb/studies/{dataset.StudyInstanceUID}/series/{dataset.SeriesInstanceUID}"
+                f"/instances/{dataset.SOPInstanceUID}")
+
+    response = platform.http("clinic_a", "referring_physician").get(
+        f"{instance}/frames/3,1", headers={"Accept": 'multipart/related; type="application/octet-stream"'})
+
+    assert response.status_code == 200
+    locations = [headers.get("content-location") for headers, _ in parse_multipart(response)]
+    root = f"http://{platform.host('clinic_a')}"
+    assert locations == [f"{root}{instance}/frames/3", f"{root}{instance}/frames/1"]
+
+
+def test_each_bulk_data_part_carries_its_content_location_ps3_18_8_6_1_2(platform, stored_ct):
+    instance = _instance_path(stored_ct)
+    http = platform.http("clinic_a", "referring_physician")
+
+    response = http.get(f"{instance}/bulkdata/7FE00010",
+                        headers={"Accept": 'multipart/related; type="application/octet-stream"'})
+
+    assert response.status_code == 200
+    [(headers, _content)] = parse_multipart(response)
+    assert headers["content-location"] == f"http://{platform.host('clinic_a')}{instance}/bulkdata/7FE00010"

@@ -230,9 +230,15 @@ def frames(
         media_type = "application/octet-stream" if choice.label_as == "octet-stream" else frame.media_type
         parts.append((f"{media_type}; transfer-syntax={frame.transfer_syntax_uid}", _constant(frame.data)))
     part_type = parts[0][0].split(";")[0]
-    response = generated_multipart(parts, part_type, boundary=new_boundary())
+    instance_url = _instance_url(request, study, series, sop)
+    response = generated_multipart(parts, part_type, boundary=new_boundary(),
+                                   content_locations=[f"{instance_url}/frames/{number}" for number in numbers])
     response["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+def _instance_url(request: HttpRequest, study: str, series: str, sop: str) -> str:
+    return f"{service_root(request)}/studies/{study}/series/{series}/instances/{sop}"
 
 
 def _constant(data: bytes) -> Callable[[], bytes]:
@@ -271,6 +277,9 @@ def bulk_data(
         return _not_found("bulk data element")
     tag, element = found
     parts: list[tuple[str, bytes]]
+    instance_url = _instance_url(request, study, series, sop)
+    bulk_data_url = f"{instance_url}/bulkdata/{tag_path.strip('/')}"
+    locations = [bulk_data_url]
     if tag in PIXEL_DATA_TAGS and "/" not in tag_path.strip("/"):
         try:
             stored_frames = extract_frames(dataset, list(range(1, number_of_frames(dataset) + 1)))
@@ -282,6 +291,8 @@ def bulk_data(
         else:
             parts = [(f"{frame.media_type}; transfer-syntax={frame.transfer_syntax_uid}", frame.data)
                      for frame in stored_frames]
+            # One part a frame: each names the frame's own resource.
+            locations = [f"{instance_url}/frames/{number}" for number in range(1, len(parts) + 1)]
     else:
         vr = getattr(element, "VR", "")
         value = getattr(element, "value", None)
@@ -293,8 +304,8 @@ def bulk_data(
         sop_instance_uid=sop, detail={"tag_path": tag_path},
     )
     if container == "single" and len(parts) == 1:
-        return HttpResponse(parts[0][1], content_type=parts[0][0])
+        return HttpResponse(parts[0][1], content_type=parts[0][0], headers={"Content-Location": bulk_data_url})
     return generated_multipart(
         [(content_type, _constant(data)) for content_type, data in parts], parts[0][0].split(";")[0],
-        boundary=new_boundary(),
+        boundary=new_boundary(), content_locations=locations,
     )
