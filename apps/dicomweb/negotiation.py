@@ -19,6 +19,7 @@ EXPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2.1"
 ANY_TRANSFER_SYNTAX: Final = "*"
 DICOM: Final = "application/dicom"
 DICOM_JSON: Final = "application/dicom+json"
+DICOM_XML: Final = "application/dicom+xml"
 OCTET_STREAM: Final = "application/octet-stream"
 
 
@@ -90,6 +91,17 @@ def accepts_json(header: str | None) -> bool:
         _matches(accepted.essence, DICOM_JSON) or accepted.essence == "application/json"
         for accepted in parse_accept(header)
     )
+
+
+def accepts_dicom_xml(header: str | None) -> bool:
+    """Metadata as the Native DICOM Model (PS3.18 §8.7.3.3.2): multipart/related; type="application/dicom+xml",
+    one XML document a part (an XML document holds one data set)."""
+    for accepted in parse_accept(header):
+        if accepted.essence == DICOM_XML:
+            return True
+        if accepted.essence == "multipart/related" and (accepted.parameter("type") or "").strip().lower() == DICOM_XML:
+            return True
+    return False
 
 
 # --- instances ------------------------------------------------------------------------------------------

@@ -233,3 +233,31 @@ def test_each_bulk_data_part_carries_its_content_location_ps3_18_8_6_1_2(platfor
     assert response.status_code == 200
     [(headers, _content)] = parse_multipart(response)
     assert headers["content-location"] == f"http://{platform.host('clinic_a')}{instance}/bulkdata/7FE00010"
+
+
+# --- PS3.18 §8.7.3.3.2 / PS3.19 §A.1: metadata as application/dicom+xml (Native DICOM Model) -------------
+
+
+def test_metadata_is_sent_as_native_dicom_model_xml_ps3_18_8_7_3_3_2(platform, stored_ct):
+    from xml.etree import ElementTree
+
+    response = platform.http("clinic_a", "referring_physician").get(
+        f"/dicomweb/studies/{stored_ct.study_instance_uid}/metadata",
+        headers={"Accept": 'multipart/related; type="application/dicom+xml"'})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("multipart/related")
+    parts = parse_multipart(response)
+    assert [headers["content-type"] for headers, _ in parts] == ["application/dicom+xml"] * 2
+    namespace = {"n": "http://dicom.nema.org/PS3.19/models/NativeDICOM"}
+    found = set()
+    for _headers, content in parts:
+        root = ElementTree.fromstring(content)
+        assert root.tag == "{http://dicom.nema.org/PS3.19/models/NativeDICOM}NativeDicomModel"
+        found.add(root.find("n:DicomAttribute[@keyword='SOPInstanceUID']/n:Value", namespace).text)
+        rows = root.find("n:DicomAttribute[@tag='00280010']", namespace)
+        assert (rows.get("vr"), rows.find("n:Value", namespace).text) == ("US", "64")
+        assert root.find("n:DicomAttribute[@tag='7FE00010']/n:BulkData", namespace).get("uri").endswith("/7FE00010")
+        family = root.find("n:DicomAttribute[@keyword='PatientName']/n:PersonName/n:Alphabetic/n:FamilyName", namespace)
+        assert family is not None and family.text
+    assert found == set(stored_ct.sop_instance_uids)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -28,10 +29,12 @@ from apps.dicom.transcode import (
     number_of_frames,
     transcode_to_explicit_vr_little_endian,
 )
+from apps.dicom.xml_model import native_dicom_xml
 from apps.dicomweb import negotiation
 from apps.dicomweb.negotiation import (
     ANY_TRANSFER_SYNTAX,
     DICOM_JSON,
+    DICOM_XML,
     EXPLICIT_VR_LITTLE_ENDIAN,
     FramesRepresentation,
     InstancesRepresentation,
@@ -146,13 +149,26 @@ def _zip_response(files: list[InstanceFile], storage: TenantStorage, *, transcod
 def metadata(
     request: HttpRequest, actor: Actor, *, study: str, series: str | None = None, sop: str | None = None
 ) -> HttpResponseBase:
-    """Study, series or instance metadata (PS3.18 §10.4.1.1.2): the stored JSON, joined."""
-    if not negotiation.accepts_json(accepted_media(request)):
-        return error_response("not_acceptable", "Metadata is application/dicom+json.", 406)
+    """Study, series or instance metadata (PS3.18 §10.4.1.1.2): the stored JSON, joined; or one
+    Native DICOM Model document per instance (PS3.19) when only application/dicom+xml is accepted."""
+    accept = accepted_media(request)
+    as_xml = not negotiation.accepts_json(accept) and negotiation.accepts_dicom_xml(accept)
+    if not as_xml and not negotiation.accepts_json(accept):
+        return error_response("not_acceptable", "Metadata is application/dicom+json or application/dicom+xml.", 406)
     texts = selectors.metadata_texts(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     if not texts:
         return _not_found(_what(study, series, sop))
     body = metadata_array(texts, service_root(request)).encode()
+    if as_xml:
+        services.patient_data_read_record(
+            actor=actor, action="dicomweb.metadata", study_instance_uid=study, series_instance_uid=series or "",
+            sop_instance_uid=sop or "", detail={"instances": len(texts), "media_type": DICOM_XML},
+        )
+        documents = [_constant(native_dicom_xml(document)) for document in json.loads(body)]
+        response = generated_multipart([(DICOM_XML, document) for document in documents], DICOM_XML,
+                                       boundary=new_boundary())
+        response["Cache-Control"] = "private, no-store"
+        return response
     etag = f'W/"{zlib.adler32(body):08x}-{len(body):x}"'
     if not_modified(request, etag):
         return HttpResponse(status=304, headers={"ETag": etag})
