@@ -29,7 +29,7 @@ def _attributes(parent: ElementTree.Element, document: Mapping[str, Any]) -> Non
     for tag in sorted(document):
         entry = document[tag]
         vr = entry.get("vr", "UN")
-        attribute = ElementTree.SubElement(parent, "DicomAttribute", tag=tag.upper(), vr=vr)
+        attribute = ElementTree.SubElement(parent, "DicomAttribute", {"tag": tag.upper(), "vr": vr})
         keyword = keyword_for_tag(int(tag, 16))
         if keyword:
             attribute.set("keyword", keyword)
