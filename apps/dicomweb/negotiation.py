@@ -150,6 +150,17 @@ def instance_representations(header: str | None, *, single_part_allowed: bool) -
     return choices
 
 
+def accepts_instance_bulk_data(header: str | None) -> bool:
+    """An instance retrieved as its bulk data (PS3.18 Table 8.7.3-2: application/octet-stream, sent as
+    multipart/related; type="application/octet-stream")."""
+    for accepted in parse_accept(header):
+        if accepted.essence == OCTET_STREAM:
+            return True
+        if accepted.essence == "multipart/related" and (accepted.parameter("type") or "").strip().lower() == OCTET_STREAM:
+            return True
+    return False
+
+
 # --- frames ---------------------------------------------------------------------------------------------
 
 

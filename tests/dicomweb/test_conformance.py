@@ -261,3 +261,19 @@ def test_metadata_is_sent_as_native_dicom_model_xml_ps3_18_8_7_3_3_2(platform, s
         family = root.find("n:DicomAttribute[@keyword='PatientName']/n:PersonName/n:Alphabetic/n:FamilyName", namespace)
         assert family is not None and family.text
     assert found == set(stored_ct.sop_instance_uids)
+
+
+# --- PS3.18 Table 8.7.3-2: an instance retrieved as application/octet-stream is its bulk data ----------------
+
+
+@pytest.mark.parametrize("accept", ['multipart/related; type="application/octet-stream"', "application/octet-stream"])
+def test_an_instance_is_retrieved_as_octet_stream_bulk_data_ps3_18_table_8_7_3_2(platform, stored_ct, accept):
+    instance = _instance_path(stored_ct)
+
+    response = platform.http("clinic_a", "referring_physician").get(instance, headers={"Accept": accept})
+
+    assert response.status_code == 200, response.text
+    [(headers, content)] = parse_multipart(response)
+    assert headers["content-type"].startswith("application/octet-stream")
+    assert headers["content-location"].endswith(f"{instance}/bulkdata/7FE00010")
+    assert content == stored_ct.datasets[0].PixelData

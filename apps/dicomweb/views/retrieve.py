@@ -87,6 +87,8 @@ def retrieve_instances(
         return _not_found(_what(study, series, sop))
     choices = negotiation.instance_representations(accepted_media(request), single_part_allowed=sop is not None)
     chosen = next((choice for choice in choices if _feasible(choice, files)), None)
+    if chosen is None and sop is not None and negotiation.accepts_instance_bulk_data(accepted_media(request)):
+        return _instance_bulk_data(request, actor, files[0])
     if chosen is None:
         return error_response(
             "not_acceptable",
@@ -121,6 +123,30 @@ def retrieve_instances(
     ]
     return generated_multipart(parts, "application/dicom", boundary=new_boundary(),
                                transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
+
+
+def _instance_bulk_data(request: HttpRequest, actor: Actor, item: InstanceFile) -> HttpResponseBase:
+    """An instance as application/octet-stream: its pixel data, uncompressed little endian, one part
+    named by the BulkDataURI its metadata gives (PS3.18 §8.6.1.2)."""
+    if not item.has_pixels or not can_transcode(item.transfer_syntax_uid):
+        return error_response("not_acceptable", "This instance has no pixel data that can be sent as "
+                              "application/octet-stream; retrieve it as application/dicom.", 406)
+    try:
+        produced = retrieval.frames(_storage(), item, list(range(1, item.number_of_frames + 1)), "uncompressed")
+    except (FrameNotFound, TranscodeNotPossible) as error:
+        return error_response("not_acceptable", str(error), 406)
+    services.patient_data_read_record(
+        actor=actor, action="dicomweb.retrieve", study_instance_uid=item.study_instance_uid,
+        series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
+        detail={"instances": 1, "container": "bulk_data"},
+    )
+    pixels = b"".join(frame.data for frame in produced)
+    location = (f"{_instance_url(request, item.study_instance_uid, item.series_instance_uid, item.sop_instance_uid)}"
+                "/bulkdata/7FE00010")
+    return generated_multipart(
+        [(f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}", _constant(pixels))],
+        "application/octet-stream", boundary=new_boundary(), content_locations=[location],
+    )
 
 
 def _explicit_little_endian(storage: TenantStorage, item: InstanceFile) -> bytes:
