@@ -23,6 +23,7 @@ class ColumnKind(StrEnum):
     PERSON_NAME = "person_name"  # matched on `<column>_search` (normalised) and `<column>_keys` (phonetic)
     DATE = "date"
     TIME = "time"
+    DATETIME = "datetime"  # text YYYYMMDDHHMMSS.FFFFFF (apps.dicom.headers.datetime_key): orders as time does
     INTEGER = "integer"
     CODE_ARRAY = "code_array"  # ModalitiesInStudy: matches when any value matches
 
@@ -80,6 +81,7 @@ INDEXED_ATTRIBUTES: Final[tuple[IndexedAttribute, ...]] = (
     IndexedAttribute("Columns", "00280011", "US", _I, "columns", _K.INTEGER),
     IndexedAttribute("NumberOfFrames", "00280008", "IS", _I, "number_of_frames", _K.INTEGER),
     IndexedAttribute("BitsAllocated", "00280100", "US", _I, "bits_allocated", _K.INTEGER),
+    IndexedAttribute("AcquisitionDateTime", "0008002A", "DT", _I, "acquisition_datetime", _K.DATETIME),
     IndexedAttribute("AvailableTransferSyntaxUID", "00083002", "UI", _I, "transfer_syntax_uid", _K.UID),
 )
 

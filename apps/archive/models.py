@@ -146,6 +146,8 @@ class Instance(models.Model):
     columns = models.IntegerField(null=True, blank=True)
     number_of_frames = models.IntegerField(null=True, blank=True)
     bits_allocated = models.IntegerField(null=True, blank=True)
+    # apps.dicom.headers.datetime_key of the DT value: compared as text, no time zone to convert.
+    acquisition_datetime = models.CharField(max_length=21, blank=True, default="")
     transfer_syntax_uid = models.CharField(max_length=64)
     size_bytes = models.BigIntegerField()
     sha256 = models.CharField(max_length=64)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import connection
@@ -23,6 +24,7 @@ from apps.archive.attributes import (
     levels_up_to,
 )
 from apps.archive.models import ArchiveUsage, Instance, Series, StorageExtrasUsage, Study
+from apps.dicom.headers import datetime_key_of
 from apps.dicom.matching import (
     Criterion,
     MatchKind,
@@ -105,6 +107,16 @@ def _range_q(column: str, criterion: Criterion) -> Q | None:
     return condition
 
 
+def _datetime_range_q(column: str, criterion: Criterion) -> Q:
+    """DT bounds against the index's text form; an instance without the value never matches."""
+    condition = ~Q(**{column: ""})
+    if isinstance(criterion.lower, datetime):
+        condition &= Q(**{f"{column}__gte": datetime_key_of(criterion.lower)})
+    if isinstance(criterion.upper, datetime):
+        condition &= Q(**{f"{column}__lte": datetime_key_of(criterion.upper)})
+    return condition
+
+
 def _criterion_q(criterion: Criterion, attribute: IndexedAttribute, prefix: str) -> Q | None:
     column = prefix + attribute.column
     if criterion.kind == MatchKind.UNIVERSAL:
@@ -113,6 +125,8 @@ def _criterion_q(criterion: Criterion, attribute: IndexedAttribute, prefix: str)
         return _person_name_q(prefix, attribute, criterion)
     if attribute.kind in (ColumnKind.DATE, ColumnKind.TIME):
         return _range_q(column, criterion) if criterion.kind == MatchKind.RANGE else None
+    if attribute.kind == ColumnKind.DATETIME:
+        return _datetime_range_q(column, criterion) if criterion.kind == MatchKind.RANGE else None
     if attribute.kind == ColumnKind.INTEGER:
         if criterion.kind == MatchKind.SINGLE:
             return Q(**{column: int(criterion.values[0])})

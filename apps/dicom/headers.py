@@ -16,10 +16,11 @@ A refused file raises `InstanceRejected` with the PS3.18 failure reason to repor
 from __future__ import annotations
 
 import io
+import re
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, time
+from datetime import date, datetime, time
 from typing import Any, BinaryIO, Final
 
 import pydicom
@@ -413,10 +414,12 @@ def read_instance_header(
 
     warnings: list[tuple[WarningReason, str]] = []
     patient_id = _text(dataset, "PatientID")
-    if not patient_id:
+    # Patient ID is Type 2 (PS3.3 §C.7.1.1): it must be present, but an empty one is valid and kept
+    # (unless the deployment assigns one to instances sent without a value).
+    if not patient_id and (assign_missing_patient_id or "PatientID" not in dataset):
         if not assign_missing_patient_id:
             raise InstanceRejected(
-                FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, "the required attribute PatientID is missing or empty",
+                FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS, "the required attribute PatientID is missing",
                 **identifiers,
             )
         patient_id = assigned_patient_id(values["StudyInstanceUID"])
@@ -454,6 +457,29 @@ def parse_date(value: str) -> date | None:
         return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
     except ValueError:
         return None
+
+
+_DT: Final = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(?:\.(\d{1,6}))?(?:[+-]\d{4})?")
+
+
+def datetime_key(value: str) -> str:
+    """A DT value (PS3.5 Table 6.2-1, YYYY[MM[DD[HH[MM[SS[.F{1-6}]]]]]][&ZZXX]) as the index keeps it,
+    the first instant it names as YYYYMMDDHHMMSS.FFFFFF (text that sorts as time does); "" if it is
+    not one. The offset is not applied: DT matching compares the values as written (PS3.4 §C.2.2.2.5)."""
+    match = _DT.fullmatch(value.strip())
+    if not match:
+        return ""
+    year, month, day, hour, minute, second, fraction = match.groups()
+    try:
+        instant = datetime(int(year), int(month or 1), int(day or 1), int(hour or 0), int(minute or 0),
+                           min(int(second or 0), 59), int((fraction or "0").ljust(6, "0")))
+    except ValueError:
+        return ""
+    return datetime_key_of(instant)
+
+
+def datetime_key_of(instant: datetime) -> str:
+    return instant.strftime("%Y%m%d%H%M%S.%f")
 
 
 def parse_time(value: str) -> time | None:
@@ -519,6 +545,7 @@ class IndexAttributes:
     columns: int | None
     number_of_frames: int | None
     bits_allocated: int | None
+    acquisition_datetime: str
     transfer_syntax_uid: str
 
 
@@ -570,6 +597,7 @@ _INDEXED: tuple[tuple[str, str, str, str, int], ...] = (
     ("columns", "Columns", "00280011", "integer", 0),
     ("number_of_frames", "NumberOfFrames", "00280008", "integer", 0),
     ("bits_allocated", "BitsAllocated", "00280100", "integer", 0),
+    ("acquisition_datetime", "AcquisitionDateTime", "0008002A", "datetime", 0),
 )
 
 
@@ -583,6 +611,9 @@ def index_attributes(header: InstanceHeader, document: Mapping[str, Any] | None 
             values[field_name] = _integer(dataset, keyword) if document is None else _json_integer(document, tag)
             continue
         raw = _text(dataset, keyword) if document is None else _json_text(document, tag)
+        if kind == "datetime":
+            values[field_name] = datetime_key(raw)
+            continue
         values[field_name] = parse_date(raw) if kind == "date" else parse_time(raw) if kind == "time" else raw[:length]
     return IndexAttributes(
         patient_id=header.patient_id[:64],

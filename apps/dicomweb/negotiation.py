@@ -19,6 +19,7 @@ EXPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2.1"
 ANY_TRANSFER_SYNTAX: Final = "*"
 DICOM: Final = "application/dicom"
 DICOM_JSON: Final = "application/dicom+json"
+DICOM_XML: Final = "application/dicom+xml"
 OCTET_STREAM: Final = "application/octet-stream"
 
 
@@ -92,6 +93,17 @@ def accepts_json(header: str | None) -> bool:
     )
 
 
+def accepts_dicom_xml(header: str | None) -> bool:
+    """Metadata as the Native DICOM Model (PS3.18 §8.7.3.3.2): multipart/related; type="application/dicom+xml",
+    one XML document a part (an XML document holds one data set)."""
+    for accepted in parse_accept(header):
+        if accepted.essence == DICOM_XML:
+            return True
+        if accepted.essence == "multipart/related" and (accepted.parameter("type") or "").strip().lower() == DICOM_XML:
+            return True
+    return False
+
+
 # --- instances ------------------------------------------------------------------------------------------
 
 Container = Literal["multipart", "single", "zip"]
@@ -136,6 +148,17 @@ def instance_representations(header: str | None, *, single_part_allowed: bool) -
         elif essence == "application/zip":
             choices.append(InstancesRepresentation("zip", _requested_syntax(accepted, default=ANY_TRANSFER_SYNTAX)))
     return choices
+
+
+def accepts_instance_bulk_data(header: str | None) -> bool:
+    """An instance retrieved as its bulk data (PS3.18 Table 8.7.3-2: application/octet-stream, sent as
+    multipart/related; type="application/octet-stream")."""
+    for accepted in parse_accept(header):
+        if accepted.essence == OCTET_STREAM:
+            return True
+        if accepted.essence == "multipart/related" and (accepted.parameter("type") or "").strip().lower() == OCTET_STREAM:
+            return True
+    return False
 
 
 # --- frames ---------------------------------------------------------------------------------------------

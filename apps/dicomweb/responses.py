@@ -13,7 +13,7 @@ import io
 import logging
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -158,17 +158,21 @@ def virtual_body_response(
 
 
 def generated_multipart(
-    parts: Iterable[tuple[str, Callable[[], bytes | None]]], part_type: str, *, boundary: str, **type_parameters: str
+    parts: Iterable[tuple[str, Callable[[], bytes | None]]], part_type: str, *, boundary: str,
+    content_locations: Sequence[str] = (), **type_parameters: str
 ) -> StreamingHttpResponse:
     """Parts produced one at a time (transcoded instances, rendered frames): (content type, producer).
-    A producer returning None is left out."""
+    A producer returning None is left out. `content_locations[i]`, when given, is the URL of part i's
+    resource, sent as its Content-Location (PS3.18 §8.6.1.2)."""
 
     def chunks() -> Iterator[bytes]:
-        for content_type, produce in parts:
+        for position, (content_type, produce) in enumerate(parts):
             data = produce()
             if data is None:
                 continue
-            yield part_head(boundary, content_type, content_length=len(data)) + data
+            location = content_locations[position] if position < len(content_locations) else None
+            extra = (("Content-Location", location),) if location else ()
+            yield part_head(boundary, content_type, content_length=len(data), extra_headers=extra) + data
             yield PART_TAIL
         yield close_delimiter(boundary)
 

@@ -101,7 +101,7 @@ def test_a_uid_with_illegal_characters_cannot_be_understood():
 
 def test_a_missing_patient_id_is_refused_or_assigned_by_policy():
     dataset = make_ct_slice(rows=16, columns=16)
-    dataset.PatientID = ""
+    del dataset.PatientID
     data = to_part10_bytes(dataset)
     assert rejection(data).reason == FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS
     header = header_of(data, assign_missing_patient_id=True)
@@ -109,6 +109,15 @@ def test_a_missing_patient_id_is_refused_or_assigned_by_policy():
     assert header.warnings[0][0] == WarningReason.COERCION_OF_DATA_ELEMENTS
     # Every instance of the study gets the same identifier.
     assert header_of(data, assign_missing_patient_id=True).patient_id == header.patient_id
+
+
+def test_an_empty_patient_id_is_type_2_and_kept_ps3_3_c_7_1_1():
+    dataset = make_ct_slice(rows=16, columns=16)
+    dataset.PatientID = ""
+    data = to_part10_bytes(dataset)
+    assert header_of(data).patient_id == ""
+    assert header_of(data).warnings == ()
+    assert header_of(data, assign_missing_patient_id=True).patient_id.startswith("NOID-")
 
 
 def test_an_image_without_pixel_data_does_not_match_its_sop_class():

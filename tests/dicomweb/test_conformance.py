@@ -6,7 +6,16 @@ from __future__ import annotations
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.support.dicomweb import ct_study, qido, stow, unique_patient_id
+from tests.factories.dicom_factory import make_multiframe, to_part10_bytes
+from tests.support.dicomweb import (
+    ct_study,
+    failures,
+    parse_multipart,
+    qido,
+    referenced_uids,
+    stow,
+    unique_patient_id,
+)
 
 # --- PS3.18 §8.1.3 / RFC 9110 §15.5.6: a method the resource lacks is 405 with Allow, for every role ---------
 
@@ -130,3 +139,141 @@ def test_an_accept_query_parameter_plus_decoded_as_a_space_still_names_the_type_
     assert effective_accept("image/jpeg", ["application/dicom json"]) == "application/dicom+json"
     assert effective_accept("image/png", []) == "image/png"
     assert effective_accept(None, ['multipart/related; type="image/png"']) == 'multipart/related; type="image/png"'
+
+
+# --- PS3.18 §10.5 / PS3.3 §C.7.1.1: STOW-RS stores an instance whose Patient ID (Type 2) is empty ---------
+
+
+def test_stow_stores_an_instance_with_an_empty_patient_id_ps3_18_10_5(platform):
+    study = ct_study(2, patient_id="")
+    http = platform.http("clinic_a", "technologist")
+
+    response = stow(http, study.files)
+
+    assert response.status_code == 200, response.text
+    assert sorted(referenced_uids(response)) == sorted(study.sop_instance_uids)
+    [found] = qido(http, "/studies", {"StudyInstanceUID": study.study_instance_uid}).json()
+    assert found.get("00100020", {}).get("Value") in (None, [""])
+
+
+def test_stow_still_refuses_an_empty_patient_id_contradicting_the_study_ps3_18_10_5(platform):
+    study = ct_study(2)
+    http = platform.http("clinic_a", "technologist")
+    assert stow(http, study.files[:1]).status_code == 200
+    study.datasets[1].PatientID = ""
+
+    response = stow(http, [to_part10_bytes(study.datasets[1])])
+
+    assert response.status_code == 409, response.text
+    assert failures(response) == [(study.sop_instance_uids[1], 0xC410)]
+
+
+# --- PS3.18 §10.6.1.2 / PS3.4 §C.2.2.2.5: DT range matching of AcquisitionDateTime at instance level --------
+
+
+@pytest.fixture(scope="module")
+def acquired_study(platform):
+    study = ct_study(3)
+    for dataset, acquired in zip(study.datasets, ["20240301083000", "20240301120000.5", "20240302"], strict=True):
+        dataset.AcquisitionDateTime = acquired
+    study.files = [to_part10_bytes(dataset) for dataset in study.datasets]
+    assert stow(platform.http("clinic_a", "technologist"), study.files).status_code == 200
+    return study
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("20240301083000", [0]),
+        ("20240301", [0, 1]),
+        ("20240301090000-20240302", [1, 2]),
+        ("-20240301100000", [0]),
+        ("20240301120000.5-", [1, 2]),
+        ("2024", [0, 1, 2]),
+        ("2023-20240229", []),
+    ],
+)
+def test_acquisition_datetime_matches_dt_ranges_ps3_4_c_2_2_2_5(platform, acquired_study, value, expected):
+    response = qido(platform.http("clinic_a", "referring_physician"),
+                    f"/studies/{acquired_study.study_instance_uid}/instances", {"AcquisitionDateTime": value})
+
+    assert response.status_code == 200
+    assert "Warning" not in response.headers
+    found = {result["00080018"]["Value"][0] for result in response.json()}
+    assert found == {acquired_study.sop_instance_uids[index] for index in expected}
+    assert all(result["0008002A"]["vr"] == "DT" for result in response.json())
+
+
+
+# --- PS3.18 §8.6.1.2: each part of a frames or bulk data answer names its resource in Content-Location ------
+
+
+def test_each_frame_part_carries_its_content_location_ps3_18_8_6_1_2(platform):
+    dataset = make_multiframe(number_of_frames=3, rows=16, columns=16)
+    assert stow(platform.http("clinic_a", "technologist"), [to_part10_bytes(dataset)]).status_code == 200
+    instance = (f"/dicomweb/studies/{dataset.StudyInstanceUID}/series/{dataset.SeriesInstanceUID}"
+                f"/instances/{dataset.SOPInstanceUID}")
+
+    response = platform.http("clinic_a", "referring_physician").get(
+        f"{instance}/frames/3,1", headers={"Accept": 'multipart/related; type="application/octet-stream"'})
+
+    assert response.status_code == 200
+    locations = [headers.get("content-location") for headers, _ in parse_multipart(response)]
+    root = f"http://{platform.host('clinic_a')}"
+    assert locations == [f"{root}{instance}/frames/3", f"{root}{instance}/frames/1"]
+
+
+def test_each_bulk_data_part_carries_its_content_location_ps3_18_8_6_1_2(platform, stored_ct):
+    instance = _instance_path(stored_ct)
+    http = platform.http("clinic_a", "referring_physician")
+
+    response = http.get(f"{instance}/bulkdata/7FE00010",
+                        headers={"Accept": 'multipart/related; type="application/octet-stream"'})
+
+    assert response.status_code == 200
+    [(headers, _content)] = parse_multipart(response)
+    assert headers["content-location"] == f"http://{platform.host('clinic_a')}{instance}/bulkdata/7FE00010"
+
+
+# --- PS3.18 §8.7.3.3.2 / PS3.19 §A.1: metadata as application/dicom+xml (Native DICOM Model) -------------
+
+
+def test_metadata_is_sent_as_native_dicom_model_xml_ps3_18_8_7_3_3_2(platform, stored_ct):
+    from xml.etree import ElementTree
+
+    response = platform.http("clinic_a", "referring_physician").get(
+        f"/dicomweb/studies/{stored_ct.study_instance_uid}/metadata",
+        headers={"Accept": 'multipart/related; type="application/dicom+xml"'})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["Content-Type"].startswith("multipart/related")
+    parts = parse_multipart(response)
+    assert [headers["content-type"] for headers, _ in parts] == ["application/dicom+xml"] * 2
+    namespace = {"n": "http://dicom.nema.org/PS3.19/models/NativeDICOM"}
+    found = set()
+    for _headers, content in parts:
+        root = ElementTree.fromstring(content)
+        assert root.tag == "{http://dicom.nema.org/PS3.19/models/NativeDICOM}NativeDicomModel"
+        found.add(root.find("n:DicomAttribute[@keyword='SOPInstanceUID']/n:Value", namespace).text)
+        rows = root.find("n:DicomAttribute[@tag='00280010']", namespace)
+        assert (rows.get("vr"), rows.find("n:Value", namespace).text) == ("US", "64")
+        assert root.find("n:DicomAttribute[@tag='7FE00010']/n:BulkData", namespace).get("uri").endswith("/7FE00010")
+        family = root.find("n:DicomAttribute[@keyword='PatientName']/n:PersonName/n:Alphabetic/n:FamilyName", namespace)
+        assert family is not None and family.text
+    assert found == set(stored_ct.sop_instance_uids)
+
+
+# --- PS3.18 Table 8.7.3-2: an instance retrieved as application/octet-stream is its bulk data ----------------
+
+
+@pytest.mark.parametrize("accept", ['multipart/related; type="application/octet-stream"', "application/octet-stream"])
+def test_an_instance_is_retrieved_as_octet_stream_bulk_data_ps3_18_table_8_7_3_2(platform, stored_ct, accept):
+    instance = _instance_path(stored_ct)
+
+    response = platform.http("clinic_a", "referring_physician").get(instance, headers={"Accept": accept})
+
+    assert response.status_code == 200, response.text
+    [(headers, content)] = parse_multipart(response)
+    assert headers["content-type"].startswith("application/octet-stream")
+    assert headers["content-location"].endswith(f"{instance}/bulkdata/7FE00010")
+    assert content == stored_ct.datasets[0].PixelData

@@ -17,7 +17,7 @@ from django.db import transaction
 from apps.archive.keys import instance_object_key
 from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
 from apps.audit.services import Actor, audit_record
-from apps.dicom.headers import IndexAttributes, parse_date, parse_time
+from apps.dicom.headers import IndexAttributes, datetime_key, parse_date, parse_time
 from apps.dicom.json_model import attributes_to_json, dumps
 
 BULK_UPLOAD_ID = "bulk-load"
@@ -72,6 +72,7 @@ def _index_attributes(attributes: Mapping[str, Any]) -> IndexAttributes:
         columns=_integer(attributes, "Columns"),
         number_of_frames=_integer(attributes, "NumberOfFrames"),
         bits_allocated=_integer(attributes, "BitsAllocated"),
+        acquisition_datetime=datetime_key(_text(attributes, "AcquisitionDateTime")),
         transfer_syntax_uid=_text(attributes, "TransferSyntaxUID") or "1.2.840.10008.1.2.1",
     )
 

@@ -403,16 +403,16 @@ def _write(cursor: Any, rows: Sequence[IndexRow], deltas: _Deltas) -> tuple[dict
         ), instance_rows AS (
             INSERT INTO {_table(Instance)}
                 (sop_instance_uid, series_id, study_id, sop_class_uid, instance_number, rows, columns,
-                 number_of_frames, bits_allocated, transfer_syntax_uid, size_bytes, sha256, object_key, metadata_json,
-                 created_at)
+                 number_of_frames, bits_allocated, acquisition_datetime, transfer_syntax_uid, size_bytes, sha256,
+                 object_key, metadata_json, created_at)
             SELECT input.uid, series_rows.id, series_rows.study_id, input.sop_class, input.number, input.nrows,
-                   input.ncolumns, input.frames, input.bits, input.syntax, input.size, input.sha, input.okey,
-                   input.meta, now()
+                   input.ncolumns, input.frames, input.bits, input.acquired, input.syntax, input.size, input.sha,
+                   input.okey, input.meta, now()
             FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::integer[], %s::integer[], %s::integer[],
-                        %s::integer[], %s::integer[], %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[],
-                        %s::text[])
-                 AS input(uid, series_uid, sop_class, number, nrows, ncolumns, frames, bits, syntax, size, sha, okey,
-                          meta)
+                        %s::integer[], %s::integer[], %s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[],
+                        %s::varchar[], %s::text[])
+                 AS input(uid, series_uid, sop_class, number, nrows, ncolumns, frames, bits, acquired, syntax, size,
+                          sha, okey, meta)
             JOIN series_rows ON series_rows.series_instance_uid = input.series_uid
             ON CONFLICT (sop_instance_uid) WHERE deleted_at IS NULL DO NOTHING
             RETURNING 1
@@ -456,6 +456,7 @@ def _write(cursor: Any, rows: Sequence[IndexRow], deltas: _Deltas) -> tuple[dict
             [row.attributes.sop_class_uid for row in rows], [row.attributes.instance_number for row in rows],
             [row.attributes.rows for row in rows], [row.attributes.columns for row in rows],
             [row.attributes.number_of_frames for row in rows], [row.attributes.bits_allocated for row in rows],
+            [row.attributes.acquisition_datetime for row in rows],
             [row.attributes.transfer_syntax_uid for row in rows],
             [row.size_bytes for row in rows], [row.sha256 for row in rows], [row.object_key for row in rows],
             [row.metadata_json for row in rows],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import zlib
 from collections.abc import Callable, Iterator
 
@@ -28,10 +29,12 @@ from apps.dicom.transcode import (
     number_of_frames,
     transcode_to_explicit_vr_little_endian,
 )
+from apps.dicom.xml_model import native_dicom_xml
 from apps.dicomweb import negotiation
 from apps.dicomweb.negotiation import (
     ANY_TRANSFER_SYNTAX,
     DICOM_JSON,
+    DICOM_XML,
     EXPLICIT_VR_LITTLE_ENDIAN,
     FramesRepresentation,
     InstancesRepresentation,
@@ -84,6 +87,8 @@ def retrieve_instances(
         return _not_found(_what(study, series, sop))
     choices = negotiation.instance_representations(accepted_media(request), single_part_allowed=sop is not None)
     chosen = next((choice for choice in choices if _feasible(choice, files)), None)
+    if chosen is None and sop is not None and negotiation.accepts_instance_bulk_data(accepted_media(request)):
+        return _instance_bulk_data(request, actor, files[0])
     if chosen is None:
         return error_response(
             "not_acceptable",
@@ -120,6 +125,30 @@ def retrieve_instances(
                                transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
 
 
+def _instance_bulk_data(request: HttpRequest, actor: Actor, item: InstanceFile) -> HttpResponseBase:
+    """An instance as application/octet-stream: its pixel data, uncompressed little endian, one part
+    named by the BulkDataURI its metadata gives (PS3.18 §8.6.1.2)."""
+    if not item.has_pixels or not can_transcode(item.transfer_syntax_uid):
+        return error_response("not_acceptable", "This instance has no pixel data that can be sent as "
+                              "application/octet-stream; retrieve it as application/dicom.", 406)
+    try:
+        produced = retrieval.frames(_storage(), item, list(range(1, item.number_of_frames + 1)), "uncompressed")
+    except (FrameNotFound, TranscodeNotPossible) as error:
+        return error_response("not_acceptable", str(error), 406)
+    services.patient_data_read_record(
+        actor=actor, action="dicomweb.retrieve", study_instance_uid=item.study_instance_uid,
+        series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
+        detail={"instances": 1, "container": "bulk_data"},
+    )
+    pixels = b"".join(frame.data for frame in produced)
+    location = (f"{_instance_url(request, item.study_instance_uid, item.series_instance_uid, item.sop_instance_uid)}"
+                "/bulkdata/7FE00010")
+    return generated_multipart(
+        [(f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}", _constant(pixels))],
+        "application/octet-stream", boundary=new_boundary(), content_locations=[location],
+    )
+
+
 def _explicit_little_endian(storage: TenantStorage, item: InstanceFile) -> bytes:
     data = retrieval.original_bytes(storage, item)
     if item.transfer_syntax_uid == EXPLICIT_VR_LITTLE_ENDIAN:
@@ -146,13 +175,26 @@ def _zip_response(files: list[InstanceFile], storage: TenantStorage, *, transcod
 def metadata(
     request: HttpRequest, actor: Actor, *, study: str, series: str | None = None, sop: str | None = None
 ) -> HttpResponseBase:
-    """Study, series or instance metadata (PS3.18 §10.4.1.1.2): the stored JSON, joined."""
-    if not negotiation.accepts_json(accepted_media(request)):
-        return error_response("not_acceptable", "Metadata is application/dicom+json.", 406)
+    """Study, series or instance metadata (PS3.18 §10.4.1.1.2): the stored JSON, joined; or one
+    Native DICOM Model document per instance (PS3.19) when only application/dicom+xml is accepted."""
+    accept = accepted_media(request)
+    as_xml = not negotiation.accepts_json(accept) and negotiation.accepts_dicom_xml(accept)
+    if not as_xml and not negotiation.accepts_json(accept):
+        return error_response("not_acceptable", "Metadata is application/dicom+json or application/dicom+xml.", 406)
     texts = selectors.metadata_texts(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     if not texts:
         return _not_found(_what(study, series, sop))
     body = metadata_array(texts, service_root(request)).encode()
+    if as_xml:
+        services.patient_data_read_record(
+            actor=actor, action="dicomweb.metadata", study_instance_uid=study, series_instance_uid=series or "",
+            sop_instance_uid=sop or "", detail={"instances": len(texts), "media_type": DICOM_XML},
+        )
+        documents = [_constant(native_dicom_xml(document)) for document in json.loads(body)]
+        response = generated_multipart([(DICOM_XML, document) for document in documents], DICOM_XML,
+                                       boundary=new_boundary())
+        response["Cache-Control"] = "private, no-store"
+        return response
     etag = f'W/"{zlib.adler32(body):08x}-{len(body):x}"'
     if not_modified(request, etag):
         return HttpResponse(status=304, headers={"ETag": etag})
@@ -230,9 +272,15 @@ def frames(
         media_type = "application/octet-stream" if choice.label_as == "octet-stream" else frame.media_type
         parts.append((f"{media_type}; transfer-syntax={frame.transfer_syntax_uid}", _constant(frame.data)))
     part_type = parts[0][0].split(";")[0]
-    response = generated_multipart(parts, part_type, boundary=new_boundary())
+    instance_url = _instance_url(request, study, series, sop)
+    response = generated_multipart(parts, part_type, boundary=new_boundary(),
+                                   content_locations=[f"{instance_url}/frames/{number}" for number in numbers])
     response["Cache-Control"] = "private, max-age=86400"
     return response
+
+
+def _instance_url(request: HttpRequest, study: str, series: str, sop: str) -> str:
+    return f"{service_root(request)}/studies/{study}/series/{series}/instances/{sop}"
 
 
 def _constant(data: bytes) -> Callable[[], bytes]:
@@ -271,6 +319,9 @@ def bulk_data(
         return _not_found("bulk data element")
     tag, element = found
     parts: list[tuple[str, bytes]]
+    instance_url = _instance_url(request, study, series, sop)
+    bulk_data_url = f"{instance_url}/bulkdata/{tag_path.strip('/')}"
+    locations = [bulk_data_url]
     if tag in PIXEL_DATA_TAGS and "/" not in tag_path.strip("/"):
         try:
             stored_frames = extract_frames(dataset, list(range(1, number_of_frames(dataset) + 1)))
@@ -282,6 +333,8 @@ def bulk_data(
         else:
             parts = [(f"{frame.media_type}; transfer-syntax={frame.transfer_syntax_uid}", frame.data)
                      for frame in stored_frames]
+            # One part a frame: each names the frame's own resource.
+            locations = [f"{instance_url}/frames/{number}" for number in range(1, len(parts) + 1)]
     else:
         vr = getattr(element, "VR", "")
         value = getattr(element, "value", None)
@@ -293,8 +346,8 @@ def bulk_data(
         sop_instance_uid=sop, detail={"tag_path": tag_path},
     )
     if container == "single" and len(parts) == 1:
-        return HttpResponse(parts[0][1], content_type=parts[0][0])
+        return HttpResponse(parts[0][1], content_type=parts[0][0], headers={"Content-Location": bulk_data_url})
     return generated_multipart(
         [(content_type, _constant(data)) for content_type, data in parts], parts[0][0].split(";")[0],
-        boundary=new_boundary(),
+        boundary=new_boundary(), content_locations=locations,
     )
