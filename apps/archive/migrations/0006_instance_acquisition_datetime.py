@@ -21,7 +21,7 @@ def backfill_from_metadata(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('archive', '0004_instance_bits_allocated'),
+        ('archive', '0005_instance_bits_allocated'),
     ]
 
     operations = [
