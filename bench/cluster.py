@@ -235,6 +235,8 @@ class Cluster:
             "DJANGO_SETTINGS_MODULE": "config.settings.production",
             "SECRET_KEY": self.secret_key,
             "DEBUG": "false",
+            # haproxy here speaks plain HTTP on loopback (a deployment terminates TLS in front of it).
+            "SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": f"postgresql://postgres@{POSTGRES_HOST}:{POSTGRES_PORT}/{self.database_name}",
             "CELERY_BROKER_URL": self.broker_url,
             # Short, so a task held by a killed worker is delivered again within the run.
