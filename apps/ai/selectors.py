@@ -11,9 +11,9 @@ from django.db.models import Count, F, Q, QuerySet
 from apps.ai.models import AIJob, EngineSetting, JobState, RoutingRule
 from apps.ai.registry import RegisteredEngine, registered_engines
 from apps.archive.models import Series, Study
+from apps.dicom.modalities import NON_IMAGE_MODALITIES
 
 # Series that hold results, not images an engine could read.
-NON_IMAGE_MODALITIES = ("SEG", "SR", "KO", "PR", "RTSTRUCT", "DOC")
 
 
 def engines_registered() -> list[RegisteredEngine]:
@@ -69,7 +69,7 @@ def image_series_of_study(study_instance_uid: str) -> list[dict[str, Any]]:
     return list(
         Series.objects.filter(study__study_instance_uid=study_instance_uid, study__deleted_at__isnull=True,
                               deleted_at__isnull=True)
-        .exclude(modality__in=NON_IMAGE_MODALITIES)
+        .exclude(modality__in=sorted(NON_IMAGE_MODALITIES))
         .annotate(images=Count("instances", filter=Q(instances__deleted_at__isnull=True,
                                                       instances__rows__isnull=False)))
         .filter(images__gt=0)

@@ -20,7 +20,8 @@ from apps.audit.services import Actor, audit_record
 from apps.consult_routing.models import ConsultRoute, ConsultState
 from apps.consults.grants import grant_is_live, in_tenant
 from apps.consults.models import AttachmentKind, ConsultAttachment
-from apps.consults.services import COORDINATOR_ROLES, ConsultNotFound
+from apps.consults.permissions import COORDINATOR_ROLES
+from apps.consults.services import ConsultNotFound
 from apps.consults.state_machine import CLOSED_STATES
 from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for

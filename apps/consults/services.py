@@ -26,14 +26,12 @@ from apps.consult_routing.models import PRIORITY_RANK, ConsultRoute, ConsultStat
 from apps.consults.grants import grant_grace, in_tenant
 from apps.consults.models import ClinicConsult, HospitalConsult, ReportKind, ReportVersion
 from apps.consults.notifications import users_email_on_commit
+from apps.consults.permissions import COORDINATOR_ROLES
 from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES, InvalidTransition, next_state
 from apps.consults.webhooks import webhooks_emit
 from apps.core.errors import Forbidden, InvalidInput, NotFound, StudyNotFound
 from tenants.models import ReferralLink, TenantKind, TenantStatus
 from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
-
-# Hospital roles that triage consults (accept, reject, assign, return for information).
-COORDINATOR_ROLES = frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN})
 
 
 class ConsultNotFound(NotFound):

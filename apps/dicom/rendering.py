@@ -61,6 +61,27 @@ WINDOW_PRESETS: Final[dict[str, tuple[float, float]]] = {
     "angiography": (300, 600),
 }
 
+
+def gettext_noop(message: str) -> str:
+    """Marks a label for `makemessages` (this module is free of Django); templates translate it."""
+    return message
+
+
+#: The CT presets a viewer offers, in the order of its buttons, with their labels (one list for the
+#: reading page and the patient's film page).
+VIEWER_PRESETS: Final[tuple[tuple[str, str], ...]] = (
+    ("lung", gettext_noop("Lung")),
+    ("mediastinum", gettext_noop("Mediastinum")),
+    ("bone", gettext_noop("Bone")),
+    ("brain", gettext_noop("Brain")),
+    ("abdomen", gettext_noop("Abdomen")),
+)
+
+
+def viewer_window_presets() -> list[tuple[str, str, float, float]]:
+    """(name, label, center, width) of each viewer preset."""
+    return [(name, label, *WINDOW_PRESETS[name]) for name, label in VIEWER_PRESETS]
+
 # Body Part Examined (0018,0015) defined terms (PS3.16 Annex L) to the preset a CT film opens with.
 _CT_PRESET_BY_BODY_PART: Final[dict[str, str]] = {
     "HEAD": "brain",

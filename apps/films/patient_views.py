@@ -29,11 +29,11 @@ from pydicom.fileset import FileSet
 from apps.archive.retrieval import original_bytes, rendered
 from apps.archive.selectors import InstanceFile, instances_for_retrieval
 from apps.core.requests import client_ip
-from apps.dicom.rendering import WINDOW_PRESETS, RenderOptions
+from apps.dicom.modalities import NON_IMAGE_MODALITIES
+from apps.dicom.rendering import VIEWER_PRESETS, WINDOW_PRESETS, RenderOptions
 from apps.film_links.models import FilmLink
 from apps.films.models import Film, FilmState
 from apps.films.services import (
-    NOT_IMAGES,
     LinkLocked,
     LinkLockedPermanently,
     LinkNotFound,
@@ -45,7 +45,6 @@ from apps.films.services import (
 from apps.storage.tenant_storage import TenantStorage, storage_for
 
 SESSION_KEY = "film_links"
-VIEWER_PRESETS = ["lung", "mediastinum", "bone", "brain", "abdomen"]
 NO_STORE = "private, no-store"
 
 
@@ -153,7 +152,7 @@ def film_page(request: HttpRequest, token: str) -> HttpResponseBase:
 def _series(film: Film) -> list[list[InstanceFile]]:
     groups: dict[str, list[InstanceFile]] = {}
     for file in instances_for_retrieval(study_instance_uid=film.study_instance_uid):
-        if file.has_pixels and file.modality not in NOT_IMAGES:
+        if file.has_pixels and file.modality not in NON_IMAGE_MODALITIES:
             groups.setdefault(file.series_instance_uid, []).append(file)
     return list(groups.values())
 
@@ -203,7 +202,7 @@ def film_frame(request: HttpRequest, link: FilmLink, film: Film, series_index: i
     if not 0 <= series_index < len(series) or not 0 <= image_index < len(series[series_index]):
         raise Http404
     preset = request.GET.get("preset", "")
-    window = WINDOW_PRESETS.get(preset) if preset in VIEWER_PRESETS else None
+    window = WINDOW_PRESETS[preset] if preset in dict(VIEWER_PRESETS) else None
     data, etag = rendered(_storage(link), series[series_index][image_index],
                           RenderOptions(window=window, viewport=(1024, 1024), quality=85))
     response = HttpResponse(data, content_type="image/jpeg")

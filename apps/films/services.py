@@ -39,13 +39,13 @@ from apps.dicom.film_sheet import (
     sheet_jpeg,
     sheets_pdf,
 )
+from apps.dicom.modalities import NON_IMAGE_MODALITIES
 from apps.dicom.rendering import RenderingNotPossible
 from apps.film_links.models import FilmCodeAttempt, FilmLink
 from apps.films.models import Film, FilmState
 from apps.storage.tenant_storage import storage_for
 from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
 
-NOT_IMAGES = frozenset({"SR", "SEG", "KO", "PR", "RTSTRUCT", "DOC"})
 FILM_ACTOR = Actor.system("film")
 
 
@@ -164,7 +164,7 @@ def films_reconcile(*, stalled_seconds: int, give_up_seconds: int, now: datetime
 def film_images(film: Film) -> list[InstanceFile]:
     """The key images if the report named them, else the middle image of each image series."""
     files = [file for file in instances_for_retrieval(study_instance_uid=film.study_instance_uid)
-             if file.has_pixels and file.modality not in NOT_IMAGES]
+             if file.has_pixels and file.modality not in NON_IMAGE_MODALITIES]
     if film.key_image_sop_instance_uids:
         by_uid = {file.sop_instance_uid: file for file in files}
         chosen = [by_uid[uid] for uid in film.key_image_sop_instance_uids if uid in by_uid]

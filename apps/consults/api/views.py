@@ -17,22 +17,22 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
-from apps.accounts.roles import ADMIN_ROLES, CLINIC_ROLES, HOSPITAL_ROLES, TENANT_ROLES, Role
+from apps.accounts.roles import ADMIN_ROLES, CLINIC_ROLES, HOSPITAL_ROLES, TENANT_ROLES
 from apps.audit.services import Actor, audit_record
 from apps.consults import attachments, selectors, services, webhooks
 from apps.consults.api import serializers
 from apps.consults.models import ConsultAttachment, WebhookEndpoint
+from apps.consults.permissions import ROLES_BY_ACTION, ConsultAction
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.requests import query_datetime
 from apps.storage.tenant_storage import storage_for
 from tenants.queues import current_tenant
 
-COORDINATOR_ROLES = services.COORDINATOR_ROLES
-READER_ROLES = frozenset({Role.RADIOLOGIST})
+A = ConsultAction
 
 
 class ConsultListCreateView(GenericAPIView):
-    allowed_roles_by_method = {"GET": TENANT_ROLES, "POST": CLINIC_ROLES}
+    allowed_roles_by_method = {"GET": TENANT_ROLES, "POST": ROLES_BY_ACTION[A.CREATE]}
     serializer_class = serializers.ConsultCreateSerializer
 
     @extend_schema(responses={200: dict})
@@ -85,34 +85,34 @@ def _role(request: Request) -> str:
     return str(getattr(request.user, "role", ""))
 
 
-# action name → (roles, input serializer or None, the service call)
-ACTIONS: dict[str, tuple[frozenset[str], type[Serializer] | None, Action]] = {
-    "submit": (CLINIC_ROLES, None, lambda r, pk, v: services.consult_submit(route_id=pk, actor=Actor.from_request(r))),
-    "cancel": (CLINIC_ROLES, serializers.ReasonSerializer,
+# action → (input serializer or None, the service call); who may take it is ROLES_BY_ACTION's.
+ACTIONS: dict[str, tuple[type[Serializer] | None, Action]] = {
+    A.SUBMIT: (None, lambda r, pk, v: services.consult_submit(route_id=pk, actor=Actor.from_request(r))),
+    A.CANCEL: (serializers.ReasonSerializer,
                lambda r, pk, v: services.consult_cancel(route_id=pk, actor=Actor.from_request(r), reason=v["reason"])),
-    "provide-info": (CLINIC_ROLES, serializers.AnswerSerializer,
+    A.PROVIDE_INFO: (serializers.AnswerSerializer,
                      lambda r, pk, v: services.consult_info_provide(route_id=pk, actor=Actor.from_request(r),
                                                                     answer=v["answer"])),
-    "accept": (COORDINATOR_ROLES, None, lambda r, pk, v: services.consult_accept(route_id=pk, actor=Actor.from_request(r))),
-    "reject": (COORDINATOR_ROLES, serializers.ReasonSerializer,
+    A.ACCEPT: (None, lambda r, pk, v: services.consult_accept(route_id=pk, actor=Actor.from_request(r))),
+    A.REJECT: (serializers.ReasonSerializer,
                lambda r, pk, v: services.consult_reject(route_id=pk, actor=Actor.from_request(r), reason=v["reason"])),
-    "assign": (COORDINATOR_ROLES, serializers.AssignSerializer,
+    A.ASSIGN: (serializers.AssignSerializer,
                lambda r, pk, v: services.consult_assign(route_id=pk, actor=Actor.from_request(r),
                                                         radiologist=v["radiologist"])),
-    "return-for-info": (COORDINATOR_ROLES | READER_ROLES, serializers.QuestionSerializer,
+    A.RETURN_FOR_INFO: (serializers.QuestionSerializer,
                         lambda r, pk, v: services.consult_return_for_info(
                             route_id=pk, actor=Actor.from_request(r), question=v["question"], asked_by=_user(r),
                             asked_by_role=_role(r))),
-    "retry-delivery": (COORDINATOR_ROLES, None,
+    A.RETRY_DELIVERY: (None,
                        lambda r, pk, v: services.consult_delivery_retry(route_id=pk, actor=Actor.from_request(r))),
-    "claim": (READER_ROLES, None,
+    A.CLAIM: (None,
               lambda r, pk, v: services.consult_claim(route_id=pk, actor=Actor.from_request(r), radiologist=_user(r))),
-    "report": (READER_ROLES, serializers.ReportSerializer,
+    A.REPORT: (serializers.ReportSerializer,
                lambda r, pk, v: services.report_draft_save(route_id=pk, actor=Actor.from_request(r),
                                                            radiologist=_user(r), **v)),
-    "sign": (READER_ROLES, None,
+    A.SIGN: (None,
              lambda r, pk, v: services.report_sign(route_id=pk, actor=Actor.from_request(r), radiologist=_user(r))),
-    "amend": (READER_ROLES, serializers.ReportSerializer,
+    A.AMEND: (serializers.ReportSerializer,
               lambda r, pk, v: services.report_amend(
                   route_id=pk, actor=Actor.from_request(r), radiologist=_user(r), findings=v["findings"],
                   impression=v["impression"], recommendations=v["recommendations"],
@@ -127,14 +127,14 @@ class ConsultActionView(GenericAPIView):
 
     def get_permissions(self) -> Any:
         action = self.kwargs.get("action", "")
-        self.allowed_roles = ACTIONS[action][0] if action in ACTIONS else frozenset()
+        self.allowed_roles = ROLES_BY_ACTION[A(action)] if action in ACTIONS else frozenset()
         return super().get_permissions()
 
     @extend_schema(request=dict, responses={200: dict})
     def post(self, request: Request, route_id: uuid.UUID, action: str) -> Response:
         if action not in ACTIONS:
             raise NotFound(f"No consult action {action!r}.", code="unknown_action")
-        _, serializer_class, call = ACTIONS[action]
+        serializer_class, call = ACTIONS[action]
         values: dict[str, Any] = {}
         if serializer_class is not None:
             data = serializer_class(data=request.data)
@@ -230,7 +230,7 @@ class ConsultAttachmentListCreateView(GenericAPIView):
     """GET: the consult's documents (clinic, or the hospital while it may read the consult);
     POST (clinic, multipart/form-data: `file`, `kind`): add a PDF."""
 
-    allowed_roles_by_method = {"GET": TENANT_ROLES, "POST": CLINIC_ROLES}
+    allowed_roles_by_method = {"GET": TENANT_ROLES, "POST": ROLES_BY_ACTION[A.ATTACH]}
     parser_classes = [MultiPartParser]
 
     @extend_schema(responses={200: dict})

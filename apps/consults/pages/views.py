@@ -14,20 +14,27 @@ from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from apps.accounts.roles import CLINIC_ROLES, Role
 from apps.archive.models import Study
 from apps.archive.selectors import instances_for_retrieval
 from apps.audit.services import Actor
 from apps.consults import attachments, selectors, services
 from apps.consults.grants import consult_service_path, grant_is_live, in_tenant
 from apps.consults.pages.forms import NewConsultForm, ReportForm
+from apps.consults.permissions import ConsultAction, actions_for_role, role_may
 from apps.core.errors import DomainError
+from apps.dicom.modalities import NON_IMAGE_MODALITIES
+from apps.dicom.rendering import viewer_window_presets
 from tenants.models import ReferralLink
 from tenants.queues import current_tenant
 
-# Window presets offered by the image panel: (label, center, width).
-WINDOW_PRESETS = [("Lung", -600, 1500), ("Mediastinum", 40, 400), ("Bone", 400, 1800), ("Brain", 40, 80),
-                  ("Abdomen", 50, 350)]
+# The page's action buttons (URL segment → the consult action it takes).
+PAGE_ACTIONS = {"accept": ConsultAction.ACCEPT, "retry-delivery": ConsultAction.RETRY_DELIVERY,
+                "claim": ConsultAction.CLAIM, "provide-info": ConsultAction.PROVIDE_INFO,
+                "attachments": ConsultAction.ATTACH}
+
+
+def _role(request: HttpRequest) -> str:
+    return str(getattr(request.user, "role", ""))
 
 
 def _clinic_form(request: HttpRequest, data: Any = None) -> NewConsultForm:
@@ -48,7 +55,7 @@ def consult_list(request: HttpRequest) -> HttpResponse:
         form = _clinic_form(request)
         if request.method == "POST":
             form = _clinic_form(request, request.POST)
-            if getattr(request.user, "role", None) not in CLINIC_ROLES:
+            if not role_may(_role(request), ConsultAction.CREATE):
                 return HttpResponseForbidden("Your role may not request consults.")
             if form.is_valid():
                 try:
@@ -78,7 +85,7 @@ def _granted_images(view: selectors.ConsultView) -> list[dict[str, Any]]:
     with in_tenant(view.route.clinic):
         for uid in view.route.study_instance_uids:
             for instance in instances_for_retrieval(study_instance_uid=uid):
-                if instance.modality in ("SR", "SEG", "KO", "PR"):
+                if instance.modality in NON_IMAGE_MODALITIES:
                     continue
                 entry = series.setdefault(instance.series_instance_uid, {
                     "study": instance.study_instance_uid, "series": instance.series_instance_uid,
@@ -109,11 +116,10 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
     })
     can_read_images = grant_is_live(view.route)
     return render(request, "consults/reading.html", {
-        "consult": view, "form": form, "attachments": documents, "draft": draft, "presets": WINDOW_PRESETS,
+        "consult": view, "form": form, "attachments": documents, "draft": draft, "presets": viewer_window_presets(),
         "images": _granted_images(view) if can_read_images else [],
         "dicomweb_root": consult_service_path(view.route.pk),
-        "is_reader": request.user.role == Role.RADIOLOGIST,  # type: ignore[union-attr]
-        "is_coordinator": getattr(request.user, "role", "") in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN),
+        "may": {action.name: True for action in actions_for_role(_role(request))},
         "mine": view.route.claimed_by == request.user.get_username(),
     })
 
@@ -123,21 +129,23 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
 def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) -> HttpResponse:
     """Accept or ask for a new delivery (coordinator), claim (radiologist) on the hospital's pages; answer the hospital's
     question or add a document on the clinic's."""
-    role = request.user.role  # type: ignore[union-attr]
+    if action not in PAGE_ACTIONS or not role_may(_role(request), PAGE_ACTIONS[action]):
+        return HttpResponseForbidden("Your role may not do this.")
+    step = PAGE_ACTIONS[action]
     actor = Actor.from_request(request)
     username = request.user.get_username()
     try:
-        if action == "accept" and role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN):
+        if step is ConsultAction.ACCEPT:
             services.consult_accept(route_id=route_id, actor=actor)
-        elif action == "retry-delivery" and role in (Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN):
+        elif step is ConsultAction.RETRY_DELIVERY:
             services.consult_delivery_retry(route_id=route_id, actor=actor)
             messages.success(request, "A new delivery of the report is on its way.")
-        elif action == "claim" and role == Role.RADIOLOGIST:
+        elif step is ConsultAction.CLAIM:
             services.consult_claim(route_id=route_id, actor=actor, radiologist=username)
-        elif action == "provide-info" and role in CLINIC_ROLES:
+        elif step is ConsultAction.PROVIDE_INFO:
             services.consult_info_provide(route_id=route_id, actor=actor, answer=request.POST.get("answer", ""))
             messages.success(request, "Answer sent; the consult is submitted again.")
-        elif action == "attachments" and role in CLINIC_ROLES:
+        else:
             upload = request.FILES.get("file")
             if upload is None:
                 messages.error(request, "Choose a PDF file.")
@@ -146,8 +154,6 @@ def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) 
                                                    kind=request.POST.get("kind", "other"), filename=upload.name or "",
                                                    stream=upload)
                 messages.success(request, "Document added.")
-        else:
-            return HttpResponseForbidden("Your role may not do this.")
     except DomainError as error:
         messages.error(request, str(error.detail))
     return redirect("consult-page", route_id=route_id)
@@ -157,7 +163,7 @@ def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) 
 @require_POST
 def consult_page_report(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
     """Save the draft, or save and sign (the `sign` button)."""
-    if request.user.role != Role.RADIOLOGIST:  # type: ignore[union-attr]
+    if not role_may(_role(request), ConsultAction.REPORT):
         return HttpResponseForbidden("Only radiologists write reports.")
     form = ReportForm(request.POST)
     if not form.is_valid():
