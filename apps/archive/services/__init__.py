@@ -1,4 +1,5 @@
-"""Archive use cases (writes). Each owns its transaction and writes its audit event."""
+"""Archive use cases: writes, each owning its transaction, and reads of patient data (reads.py);
+each writes its audit event."""
 
 from apps.archive.services.bulk import BulkLoadSummary, index_bulk_load
 from apps.archive.services.deletion import PurgeSummary, deleted_purge, series_delete, study_delete

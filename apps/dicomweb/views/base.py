@@ -4,7 +4,8 @@ which archive and studies a request reaches.
 Plain Django views rather than DRF: DICOMweb answers are streams and multipart bodies negotiated
 by PS3.18 rules, not serializer output. The rules are the API's: a token of the tenant whose domain
 is called (401 otherwise), a role the view admits (deny by default, 403), domain errors turned into
-JSON with their status in one place. CORS (and preflight OPTIONS without a token) is handled by
+JSON with their status in one place: handlers raise, `DicomwebView.dispatch` answers through the
+table in apps.dicomweb.errors. CORS (and preflight OPTIONS without a token) is handled by
 django-cors-headers before a view runs.
 
 The same views serve two service roots (docs/dicomweb.md): the tenant's own `/dicomweb` (its own
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.decorators import method_decorator
 from django.views import View
@@ -36,8 +37,8 @@ from apps.consults.grants import (
     consult_read_through_grant,
     consult_service_path,
 )
-from apps.core.errors import DomainError, error_body
-from apps.dicomweb.negotiation import NotAcceptable, effective_accept
+from apps.dicomweb.errors import MethodNotAllowed, NotAuthenticated, PermissionDenied, error_answer
+from apps.dicomweb.negotiation import effective_accept
 
 READER_ROLES = frozenset(TENANT_ROLES)
 # Radiologists store results (reports as SR, AI-reviewed objects) back into the archive.
@@ -76,20 +77,6 @@ def answer_through_grant(response: HttpResponseBase, grant: ConsultGrant) -> Htt
     return response
 
 
-def error_response(code: str, detail: str, status: int, headers: dict[str, str] | None = None) -> JsonResponse:
-    return JsonResponse(error_body(code, detail), status=status, headers=headers)
-
-
-def method_not_allowed(detail: str, supported: list[str]) -> JsonResponse:
-    """405 with the Allow header RFC 9110 §15.5.6 requires (HEAD goes with GET, OPTIONS is CORS preflight)."""
-    allow = [*supported[:1], "HEAD", *supported[1:]] if "GET" in supported else list(supported)
-    return error_response("method_not_allowed", detail, 405, {"Allow": ", ".join([*allow, "OPTIONS"])})
-
-
-def unauthenticated(detail: str, code: str) -> JsonResponse:
-    return error_response(code, detail, 401, {"WWW-Authenticate": 'Bearer realm="imaging-cloud"'})
-
-
 def accepted_media(request: HttpRequest) -> str | None:
     """What the request accepts: its `accept` query parameter, else its Accept header (PS3.18 §8.3.3.1)."""
     return effective_accept(request.headers.get("Accept"), request.GET.getlist("accept"))
@@ -109,56 +96,66 @@ class DicomwebView(View):
     http_method_names = ["get", "head", "post", "delete", "options"]
 
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        """Every error a handler (or the service it calls) raises becomes its answer here, and only
+        here: apps.dicomweb.errors holds the table."""
+        try:
+            return self._dispatch(request, *args, **kwargs)
+        except Exception as error:
+            answer = error_answer(error)
+            if answer is None:
+                raise  # a fault: handler500 answers it (apps.core.errors.server_error_handler)
+            return answer
+
+    def _dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if request.method == "OPTIONS":
             return super().dispatch(request, *args, **kwargs)
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if not header:
-            # The reading pages show frames with the signed-in session (same origin, reads only).
-            signed_in = getattr(getattr(request, "user", None), "is_authenticated", False)
-            if not (signed_in and request.method in ("GET", "HEAD")):
-                return unauthenticated("Send 'Authorization: Bearer <token>'.", "not_authenticated")
-        else:
-            secret = bearer_secret(header)
-            if secret is None:
-                return unauthenticated("Authorization header must be 'Bearer <token>'.", "authentication_failed")
-            token = token_authenticate(secret)
-            if token is None:
-                return unauthenticated("Invalid, expired or revoked token for this tenant.", "authentication_failed")
-            request.user = token.user
-            scope = token.study_instance_uid_scope
-            # A study-scoped token (an AI engine's) names a study of its own tenant's archive; the same
-            # UID under a consult's root would be another tenant's study, so it never reaches one.
-            if scope and (kwargs.get("study") != scope or "consult_id" in kwargs):
-                return error_response("token_out_of_scope", "This token reaches only its own study.", 403)
-        user = request.user
+        self._authenticate(request, kwargs)
         method = "GET" if request.method == "HEAD" else (request.method or "GET")
         # The URL of a consult's root carries the consult; the handlers take only DICOM UIDs.
         consult_id = kwargs.pop("consult_id", None)
         # A method the resource does not have is 405 for everyone (PS3.18 §8.1.3), whatever the role:
         # asked before the role, or an admin's PUT would read as "your role may not do this".
         if consult_id is not None and method != "GET":
-            return method_not_allowed("A consult's DICOMweb root is read-only.", ["GET"])
+            raise MethodNotAllowed("A consult's DICOMweb root is read-only.", supported=["GET"])
         supported = self.supported_methods()
         if method not in supported:
-            return method_not_allowed(f"{request.method} is not supported on this resource.", supported)
+            raise MethodNotAllowed(f"{request.method} is not supported on this resource.", supported=supported)
         roles = allowed_roles_for(self, method)
-        if roles is None or getattr(user, "role", None) not in roles:
-            return error_response("permission_denied", "Your role may not do this.", 403)
-        try:
-            if consult_id is None:
-                return super().dispatch(request, *args, **kwargs)
-            # Under `/consults/{consult_id}/dicomweb`: read-only, in the clinic's schema, limited to the
-            # consult's studies, audited on both sides (docs/consults.md).
-            with consult_read_through_grant(consult_id=consult_id, actor=Actor.from_request(request),
-                                            path=request.path, study_instance_uid=kwargs.get("study")) as grant:
-                request.dicomweb_scope = ServiceScope(  # type: ignore[attr-defined]
-                    root_path=consult_service_path(consult_id), study_instance_uids=grant.study_instance_uids)
-                response = super().dispatch(request, *args, **kwargs)
-            return answer_through_grant(response, grant)
-        except DomainError as error:
-            return error_response(error.code, str(error.detail), error.status)
-        except NotAcceptable as error:
-            return error_response("not_acceptable", str(error), 406)
+        if roles is None or getattr(request.user, "role", None) not in roles:
+            raise PermissionDenied("Your role may not do this.")
+        if consult_id is None:
+            return super().dispatch(request, *args, **kwargs)
+        # Under `/consults/{consult_id}/dicomweb`: read-only, in the clinic's schema, limited to the
+        # consult's studies, audited on both sides (docs/consults.md).
+        with consult_read_through_grant(consult_id=consult_id, actor=Actor.from_request(request),
+                                        path=request.path, study_instance_uid=kwargs.get("study")) as grant:
+            request.dicomweb_scope = ServiceScope(  # type: ignore[attr-defined]
+                root_path=consult_service_path(consult_id), study_instance_uids=grant.study_instance_uids)
+            response = super().dispatch(request, *args, **kwargs)
+        return answer_through_grant(response, grant)
+
+    @staticmethod
+    def _authenticate(request: HttpRequest, kwargs: dict[str, Any]) -> None:
+        """The Bearer token's user on `request.user`, or the signed-in session for reads."""
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if not header:
+            # The reading pages show frames with the signed-in session (same origin, reads only).
+            signed_in = getattr(getattr(request, "user", None), "is_authenticated", False)
+            if not (signed_in and request.method in ("GET", "HEAD")):
+                raise NotAuthenticated("Send 'Authorization: Bearer <token>'.")
+            return
+        secret = bearer_secret(header)
+        if secret is None:
+            raise NotAuthenticated("Authorization header must be 'Bearer <token>'.", code="authentication_failed")
+        token = token_authenticate(secret)
+        if token is None:
+            raise NotAuthenticated("Invalid, expired or revoked token for this tenant.", code="authentication_failed")
+        request.user = token.user
+        scope = token.study_instance_uid_scope
+        # A study-scoped token (an AI engine's) names a study of its own tenant's archive; the same
+        # UID under a consult's root would be another tenant's study, so it never reaches one.
+        if scope and (kwargs.get("study") != scope or "consult_id" in kwargs):
+            raise PermissionDenied("This token reaches only its own study.", code="token_out_of_scope")
 
     def supported_methods(self) -> list[str]:
         """The methods this resource has a handler for (HEAD is answered by GET's)."""

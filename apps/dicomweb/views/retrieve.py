@@ -11,10 +11,12 @@ from django.http.response import HttpResponseBase
 from pydicom.dataset import Dataset
 from pydicom.tag import Tag
 
-from apps.archive import retrieval, selectors, services
+from apps.archive import retrieval
 from apps.archive.metadata import metadata_array
 from apps.archive.selectors import InstanceFile
+from apps.archive.services import reads
 from apps.audit.services import Actor
+from apps.core.errors import NotFound
 from apps.dicom.headers import PIXEL_DATA_TAGS
 from apps.dicom.json_model import BINARY_VRS
 from apps.dicom.multipart import new_boundary
@@ -31,6 +33,7 @@ from apps.dicom.transcode import (
 )
 from apps.dicom.xml_model import native_dicom_xml
 from apps.dicomweb import negotiation
+from apps.dicomweb.errors import InvalidFrameList
 from apps.dicomweb.negotiation import (
     ANY_TRANSFER_SYNTAX,
     DICOM_JSON,
@@ -38,6 +41,7 @@ from apps.dicomweb.negotiation import (
     EXPLICIT_VR_LITTLE_ENDIAN,
     FramesRepresentation,
     InstancesRepresentation,
+    NotAcceptable,
 )
 from apps.dicomweb.responses import (
     generated_multipart,
@@ -47,13 +51,9 @@ from apps.dicomweb.responses import (
     virtual_body_response,
     zip_stream,
 )
-from apps.dicomweb.views.base import accepted_media, error_response, service_root
+from apps.dicomweb.views.base import accepted_media, service_root
 from apps.storage.tenant_storage import TenantStorage, storage_for
 from tenants.queues import current_tenant
-
-
-def _not_found(what: str) -> HttpResponseBase:
-    return error_response("not_found", f"No {what} here.", 404)
 
 
 def _storage() -> TenantStorage:
@@ -75,32 +75,23 @@ def _feasible(choice: InstancesRepresentation, files: list[InstanceFile]) -> boo
     return False
 
 
-def _what(study: str, series: str | None, sop: str | None) -> str:
-    return "instance" if sop else "series" if series else "study"
-
-
 def retrieve_instances(
     request: HttpRequest, actor: Actor, *, study: str, series: str | None = None, sop: str | None = None
 ) -> HttpResponseBase:
-    files = selectors.instances_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
-    if not files:
-        return _not_found(_what(study, series, sop))
+    files = reads.instances_found(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     choices = negotiation.instance_representations(accepted_media(request), single_part_allowed=sop is not None)
     chosen = next((choice for choice in choices if _feasible(choice, files)), None)
     if chosen is None and sop is not None and negotiation.accepts_instance_bulk_data(accepted_media(request)):
         return _instance_bulk_data(request, actor, files[0])
     if chosen is None:
-        return error_response(
-            "not_acceptable",
+        raise NotAcceptable(
             "None of the accepted representations can be produced: instances are sent as stored "
-            "(transfer-syntax=*) or as Explicit VR Little Endian when their pixel data can be decoded.",
-            406,
+            "(transfer-syntax=*) or as Explicit VR Little Endian when their pixel data can be decoded."
         )
     storage = _storage()
-    services.patient_data_read_record(
-        actor=actor, action="dicomweb.retrieve", study_instance_uid=study, series_instance_uid=series or "",
-        sop_instance_uid=sop or "",
-        detail={"instances": len(files), "container": chosen.container, "transfer_syntax": chosen.transfer_syntax},
+    reads.instances_retrieve_record(
+        actor=actor, files=files, study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop,
+        container=chosen.container, transfer_syntax=chosen.transfer_syntax,
     )
     originals = chosen.transfer_syntax == ANY_TRANSFER_SYNTAX or all(
         item.transfer_syntax_uid == chosen.transfer_syntax for item in files
@@ -129,18 +120,9 @@ def _instance_bulk_data(request: HttpRequest, actor: Actor, item: InstanceFile) 
     """An instance as application/octet-stream: its pixel data, uncompressed little endian, one part
     named by the BulkDataURI its metadata gives (PS3.18 §8.6.1.2)."""
     if not item.has_pixels or not can_transcode(item.transfer_syntax_uid):
-        return error_response("not_acceptable", "This instance has no pixel data that can be sent as "
-                              "application/octet-stream; retrieve it as application/dicom.", 406)
-    try:
-        produced = retrieval.frames(_storage(), item, list(range(1, item.number_of_frames + 1)), "uncompressed")
-    except (FrameNotFound, TranscodeNotPossible) as error:
-        return error_response("not_acceptable", str(error), 406)
-    services.patient_data_read_record(
-        actor=actor, action="dicomweb.retrieve", study_instance_uid=item.study_instance_uid,
-        series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
-        detail={"instances": 1, "container": "bulk_data"},
-    )
-    pixels = b"".join(frame.data for frame in produced)
+        raise NotAcceptable("This instance has no pixel data that can be sent as "
+                            "application/octet-stream; retrieve it as application/dicom.")
+    pixels = reads.instance_pixel_data_read(actor=actor, item=item)
     location = (f"{_instance_url(request, item.study_instance_uid, item.series_instance_uid, item.sop_instance_uid)}"
                 "/bulkdata/7FE00010")
     return generated_multipart(
@@ -180,16 +162,11 @@ def metadata(
     accept = accepted_media(request)
     as_xml = not negotiation.accepts_json(accept) and negotiation.accepts_dicom_xml(accept)
     if not as_xml and not negotiation.accepts_json(accept):
-        return error_response("not_acceptable", "Metadata is application/dicom+json or application/dicom+xml.", 406)
-    texts = selectors.metadata_texts(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
-    if not texts:
-        return _not_found(_what(study, series, sop))
+        raise NotAcceptable("Metadata is application/dicom+json or application/dicom+xml.")
+    texts = reads.metadata_read(actor=actor, study_instance_uid=study, series_instance_uid=series,
+                                sop_instance_uid=sop, media_type=DICOM_XML if as_xml else None)
     body = metadata_array(texts, service_root(request)).encode()
     if as_xml:
-        services.patient_data_read_record(
-            actor=actor, action="dicomweb.metadata", study_instance_uid=study, series_instance_uid=series or "",
-            sop_instance_uid=sop or "", detail={"instances": len(texts), "media_type": DICOM_XML},
-        )
         documents = [_constant(native_dicom_xml(document)) for document in json.loads(body)]
         response = generated_multipart([(DICOM_XML, document) for document in documents], DICOM_XML,
                                        boundary=new_boundary())
@@ -198,10 +175,6 @@ def metadata(
     etag = f'W/"{zlib.adler32(body):08x}-{len(body):x}"'
     if not_modified(request, etag):
         return HttpResponse(status=304, headers={"ETag": etag})
-    services.patient_data_read_record(
-        actor=actor, action="dicomweb.metadata", study_instance_uid=study, series_instance_uid=series or "",
-        sop_instance_uid=sop or "", detail={"instances": len(texts)},
-    )
     return HttpResponse(body, content_type=DICOM_JSON, headers={"ETag": etag, "Cache-Control": "private, no-store"})
 
 
@@ -245,28 +218,15 @@ def frames(
 ) -> HttpResponseBase:
     numbers = parse_frame_list(frame_list)
     if numbers is None:
-        return error_response("invalid_frame_list", "Frame numbers are 1-based integers separated by commas.", 400)
-    item = selectors.instance_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
-    if item is None:
-        return _not_found("instance")
+        raise InvalidFrameList("Frame numbers are 1-based integers separated by commas.")
+    item = reads.instance_found(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     choice = _frame_choice(negotiation.frame_representations(accepted_media(request)), item)
     if choice is None:
-        return error_response(
-            "not_acceptable",
+        raise NotAcceptable(
             f"The frames are stored as {TRANSFER_SYNTAX_MEDIA_TYPES.get(item.transfer_syntax_uid, 'unknown')} "
-            f"({item.transfer_syntax_uid}); none of the accepted representations can be produced from them.",
-            406,
+            f"({item.transfer_syntax_uid}); none of the accepted representations can be produced from them."
         )
-    try:
-        produced = retrieval.frames(_storage(), item, numbers, choice.form)
-    except FrameNotFound as error:
-        return error_response("frame_not_found", str(error), 404)
-    except TranscodeNotPossible as error:
-        return error_response("not_acceptable", str(error), 406)
-    services.patient_data_read_record(
-        actor=actor, action="dicomweb.frames", study_instance_uid=study, series_instance_uid=series,
-        sop_instance_uid=sop, detail={"frames": numbers[:50]},
-    )
+    produced = reads.frames_read(actor=actor, item=item, numbers=numbers, form=choice.form)
     parts = []
     for frame in produced:
         media_type = "application/octet-stream" if choice.label_as == "octet-stream" else frame.media_type
@@ -310,13 +270,11 @@ def bulk_data(
     request: HttpRequest, actor: Actor, *, study: str, series: str, sop: str, tag_path: str
 ) -> HttpResponseBase:
     container = negotiation.bulk_data_container(accepted_media(request))
-    item = selectors.instance_for_retrieval(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
-    if item is None:
-        return _not_found("instance")
+    item = reads.instance_found(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
     dataset = retrieval.read_dataset(_storage(), item)
     found = _element_at(dataset, tag_path)
     if found is None:
-        return _not_found("bulk data element")
+        raise NotFound("No bulk data element here.")
     tag, element = found
     parts: list[tuple[str, bytes]]
     instance_url = _instance_url(request, study, series, sop)
@@ -326,7 +284,7 @@ def bulk_data(
         try:
             stored_frames = extract_frames(dataset, list(range(1, number_of_frames(dataset) + 1)))
         except (FrameNotFound, TranscodeNotPossible) as error:
-            return error_response("not_acceptable", str(error), 406)
+            raise reads.PixelDataNotAvailable(str(error)) from error
         if item.transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES:
             parts = [(f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}",
                       b"".join(frame.data for frame in stored_frames))]
@@ -339,12 +297,9 @@ def bulk_data(
         vr = getattr(element, "VR", "")
         value = getattr(element, "value", None)
         if vr not in BINARY_VRS or not isinstance(value, bytes | bytearray):
-            return _not_found("bulk data element")
+            raise NotFound("No bulk data element here.")
         parts = [("application/octet-stream", bytes(value))]
-    services.patient_data_read_record(
-        actor=actor, action="dicomweb.bulkdata", study_instance_uid=study, series_instance_uid=series,
-        sop_instance_uid=sop, detail={"tag_path": tag_path},
-    )
+    reads.bulk_data_read_record(actor=actor, item=item, tag_path=tag_path)
     if container == "single" and len(parts) == 1:
         return HttpResponse(parts[0][1], content_type=parts[0][0], headers={"Content-Location": bulk_data_url})
     return generated_multipart(

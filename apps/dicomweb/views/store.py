@@ -10,10 +10,11 @@ from django.http.response import HttpResponseBase
 
 from apps.archive import services
 from apps.audit.services import Actor
-from apps.dicom.multipart import MultipartError, MultipartReader, parse_media_type
-from apps.dicomweb.negotiation import DICOM_JSON, accepts_json
+from apps.dicom.multipart import MultipartReader, parse_media_type
+from apps.dicomweb.errors import InvalidMultipart, LengthRequired, UnsupportedMediaType
+from apps.dicomweb.negotiation import DICOM_JSON, NotAcceptable, accepts_json
 from apps.dicomweb.serializers import stow_response
-from apps.dicomweb.views.base import error_response, service_root
+from apps.dicomweb.views.base import service_root
 
 _SUPPORTED_PART_TYPE = "application/dicom"
 _METADATA_PART_TYPES = ("application/dicom+json", "application/dicom+xml")
@@ -49,33 +50,29 @@ def _body_reader(request: HttpRequest) -> Callable[[int], bytes] | None:
 def store(request: HttpRequest, actor: Actor, study_instance_uid: str | None) -> HttpResponseBase:
     try:
         content_type = parse_media_type(request.META.get("CONTENT_TYPE", ""))
-    except ValueError:
-        return error_response("unsupported_media_type", "Send multipart/related; type=\"application/dicom\".", 415)
+    except ValueError as error:
+        raise UnsupportedMediaType("Send multipart/related; type=\"application/dicom\".") from error
     part_type = (content_type.parameter("type") or _SUPPORTED_PART_TYPE).strip().lower()
     if content_type.essence != "multipart/related" or part_type != _SUPPORTED_PART_TYPE:
         detail = (
             "Metadata-and-bulk-data requests are not supported; send DICOM files as "
             if part_type in _METADATA_PART_TYPES else "Send "
         ) + "multipart/related; type=\"application/dicom\" (PS3.18 §10.5.1)."
-        return error_response("unsupported_media_type", detail, 415)
+        raise UnsupportedMediaType(detail)
     boundary = content_type.parameter("boundary")
     if not boundary:
-        return error_response("invalid_multipart", "The Content-Type names no multipart boundary.", 400)
+        raise InvalidMultipart("The Content-Type names no multipart boundary.")
     if not accepts_json(request.headers.get("Accept")):
-        return error_response("not_acceptable", "The STOW-RS response is application/dicom+json.", 406)
+        raise NotAcceptable("The STOW-RS response is application/dicom+json.")
     limit = settings.STOW_MAX_BODY_BYTES
     declared = request.META.get("CONTENT_LENGTH")
     if declared and declared.isdigit() and int(declared) > limit:
-        return error_response("payload_too_large", f"The request body is larger than the {limit} bytes accepted.", 413)
+        raise services.RequestBodyTooLarge(f"The request body is larger than the {limit} bytes accepted.")
     read = _body_reader(request)
     if read is None:
-        return error_response(
-            "length_required", "This server cannot read a chunked request body here; send a Content-Length.", 411
-        )
-    try:
-        parts = MultipartReader(_limited(read, limit), boundary)
-    except MultipartError as error:  # e.g. a boundary over RFC 2046's 70 characters
-        return error_response(error.code, f"{error.detail} (RFC 2046 §5.1.1); nothing was stored.", 400)
+        raise LengthRequired("This server cannot read a chunked request body here; send a Content-Length.")
+    # A boundary RFC 2046 refuses (over 70 characters, say) raises MultipartError here: a 400.
+    parts = MultipartReader(_limited(read, limit), boundary)
     report = services.instances_store(parts=parts, actor=actor, expected_study_instance_uid=study_instance_uid)
     if not report.stored:
         status = 409
