@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import islice
-from typing import Any
+from typing import Any, Final
 
 from django.db import transaction
 
 from apps.archive.keys import instance_object_key
 from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
 from apps.audit.services import Actor, audit_record
-from apps.dicom.headers import IndexAttributes, datetime_key, parse_date, parse_time
+from apps.dicom.headers import IndexAttributes, index_value
+from apps.dicom.index_attributes import INSTANCE_VALUES, ColumnKind
 from apps.dicom.json_model import attributes_to_json, dumps
 
 BULK_UPLOAD_ID = "bulk-load"
@@ -31,50 +32,30 @@ class BulkLoadSummary:
     refused: int
 
 
-def _text(attributes: Mapping[str, Any], keyword: str, limit: int = 64) -> str:
-    value = attributes.get(keyword)
-    return "" if value is None else str(value).strip()[:limit]
-
-
-def _integer(attributes: Mapping[str, Any], keyword: str) -> int | None:
-    value = attributes.get(keyword)
+def _integer(value: Any) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
 
 
+# (column, keyword read, kind, maximum length) of every value an instance carries into the index.
+_COLUMNS: Final = tuple(
+    (attribute.column, attribute.source_keyword, attribute.kind, attribute.max_length) for attribute in INSTANCE_VALUES
+)
+_DEFAULT_TRANSFER_SYNTAX_UID = "1.2.840.10008.1.2.1"
+
+
 def _index_attributes(attributes: Mapping[str, Any]) -> IndexAttributes:
-    return IndexAttributes(
-        patient_id=_text(attributes, "PatientID"),
-        issuer_of_patient_id=_text(attributes, "IssuerOfPatientID"),
-        patient_name=_text(attributes, "PatientName", 330),
-        patient_birth_date=parse_date(_text(attributes, "PatientBirthDate")),
-        patient_sex=_text(attributes, "PatientSex", 16),
-        study_instance_uid=_text(attributes, "StudyInstanceUID"),
-        study_date=parse_date(_text(attributes, "StudyDate")),
-        study_time=parse_time(_text(attributes, "StudyTime")),
-        accession_number=_text(attributes, "AccessionNumber"),
-        study_id=_text(attributes, "StudyID"),
-        study_description=_text(attributes, "StudyDescription", 256),
-        referring_physician_name=_text(attributes, "ReferringPhysicianName", 330),
-        series_instance_uid=_text(attributes, "SeriesInstanceUID"),
-        modality=_text(attributes, "Modality", 16),
-        series_number=_integer(attributes, "SeriesNumber"),
-        series_description=_text(attributes, "SeriesDescription", 256),
-        body_part_examined=_text(attributes, "BodyPartExamined"),
-        performed_procedure_step_start_date=parse_date(_text(attributes, "PerformedProcedureStepStartDate")),
-        performed_procedure_step_start_time=parse_time(_text(attributes, "PerformedProcedureStepStartTime")),
-        sop_class_uid=_text(attributes, "SOPClassUID"),
-        sop_instance_uid=_text(attributes, "SOPInstanceUID"),
-        instance_number=_integer(attributes, "InstanceNumber"),
-        rows=_integer(attributes, "Rows"),
-        columns=_integer(attributes, "Columns"),
-        number_of_frames=_integer(attributes, "NumberOfFrames"),
-        bits_allocated=_integer(attributes, "BitsAllocated"),
-        acquisition_datetime=datetime_key(_text(attributes, "AcquisitionDateTime")),
-        transfer_syntax_uid=_text(attributes, "TransferSyntaxUID") or "1.2.840.10008.1.2.1",
-    )
+    values: dict[str, Any] = {}
+    for column, keyword, kind, max_length in _COLUMNS:
+        value = attributes.get(keyword)
+        if kind == ColumnKind.INTEGER:
+            values[column] = _integer(value)
+        else:
+            values[column] = index_value(kind, "" if value is None else str(value).strip(), max_length)
+    values["transfer_syntax_uid"] = values["transfer_syntax_uid"] or _DEFAULT_TRANSFER_SYNTAX_UID
+    return IndexAttributes(**values)
 
 
 def _row(attributes: Mapping[str, Any]) -> IndexRow:
