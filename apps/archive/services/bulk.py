@@ -46,7 +46,9 @@ _COLUMNS: Final = tuple(
 _DEFAULT_TRANSFER_SYNTAX_UID = "1.2.840.10008.1.2.1"
 
 
-def _index_attributes(attributes: Mapping[str, Any]) -> IndexAttributes:
+def index_attributes_of_mapping(attributes: Mapping[str, Any]) -> IndexAttributes:
+    """The index attributes of a flat mapping (keyword → value): every value the registry says an
+    instance carries, read under its keyword (the transfer syntax under TransferSyntaxUID)."""
     values: dict[str, Any] = {}
     for column, keyword, kind, max_length in _COLUMNS:
         value = attributes.get(keyword)
@@ -59,7 +61,7 @@ def _index_attributes(attributes: Mapping[str, Any]) -> IndexAttributes:
 
 
 def _row(attributes: Mapping[str, Any]) -> IndexRow:
-    index = _index_attributes(attributes)
+    index = index_attributes_of_mapping(attributes)
     metadata = {key: value for key, value in attributes.items() if key != "TransferSyntaxUID"}
     return IndexRow(
         attributes=index,
