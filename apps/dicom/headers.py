@@ -18,9 +18,10 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from operator import itemgetter
 from typing import Any, BinaryIO, Final
 
 import pydicom
@@ -576,18 +577,36 @@ def _json_integer(document: Mapping[str, Any], tag: str) -> int | None:
     return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
+def text_converter(kind: ColumnKind, max_length: int) -> Callable[[str], Any]:
+    """How the index keeps a non-integer attribute of `kind` from its (stripped) text."""
+    if kind == ColumnKind.DATE:
+        return parse_date
+    if kind == ColumnKind.TIME:
+        return parse_time
+    if kind == ColumnKind.DATETIME:
+        return datetime_key
+    return itemgetter(slice(0, max_length))  # truncated to the column
+
+
+# The registry's extracted attributes, precomputed: (field, keyword, tag, whether an integer, converter).
+_EXTRACTORS: Final = tuple(
+    (column, keyword, tag, kind == ColumnKind.INTEGER, text_converter(kind, length))
+    for column, keyword, tag, kind, length in EXTRACTED
+)
+
+
 def index_attributes(header: InstanceHeader, document: Mapping[str, Any] | None = None) -> IndexAttributes:
-    """The index attributes of an instance (the registry's EXTRACTED ones), from its DICOM JSON
+    """The index attributes of an instance (the registry's extracted ones), from its DICOM JSON
     `document` when it has been made (no second conversion of the same values), else from the
     header's data set; the UIDs and Patient ID as the header validated or assigned them."""
     dataset = header.dataset
     values: dict[str, Any] = {}
-    for field_name, keyword, tag, kind, length in EXTRACTED:
-        if kind == ColumnKind.INTEGER:
-            values[field_name] = _integer(dataset, keyword) if document is None else _json_integer(document, tag)
-            continue
-        raw = _text(dataset, keyword) if document is None else _json_text(document, tag)
-        values[field_name] = index_value(kind, raw, length)
+    if document is None:
+        for field_name, keyword, _tag, integer, convert in _EXTRACTORS:
+            values[field_name] = _integer(dataset, keyword) if integer else convert(_text(dataset, keyword))
+    else:
+        for field_name, _keyword, tag, integer, convert in _EXTRACTORS:
+            values[field_name] = _json_integer(document, tag) if integer else convert(_json_text(document, tag))
     return IndexAttributes(
         patient_id=header.patient_id[:64],
         study_instance_uid=header.study_instance_uid,
@@ -597,17 +616,6 @@ def index_attributes(header: InstanceHeader, document: Mapping[str, Any] | None 
         transfer_syntax_uid=header.transfer_syntax_uid,
         **values,
     )
-
-
-def index_value(kind: ColumnKind, text: str, max_length: int) -> date | time | str | None:
-    """The index's value of a non-integer attribute from its text (stripped)."""
-    if kind == ColumnKind.DATE:
-        return parse_date(text)
-    if kind == ColumnKind.TIME:
-        return parse_time(text)
-    if kind == ColumnKind.DATETIME:
-        return datetime_key(text)
-    return text[:max_length]
 
 
 _KEYWORD_OF_FIELD: Final = {attribute.column: attribute.source_keyword for attribute in INSTANCE_VALUES}

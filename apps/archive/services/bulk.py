@@ -8,7 +8,7 @@ and for tools that rebuild or seed an index. Rows go through the same batch inde
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import islice
 from typing import Any, Final
 
@@ -17,7 +17,7 @@ from django.db import transaction
 from apps.archive.keys import instance_object_key
 from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
 from apps.audit.services import Actor, audit_record
-from apps.dicom.headers import IndexAttributes, index_value
+from apps.dicom.headers import IndexAttributes, text_converter
 from apps.dicom.index_attributes import INSTANCE_VALUES, ColumnKind
 from apps.dicom.json_model import attributes_to_json, dumps
 
@@ -39,25 +39,27 @@ def _integer(value: Any) -> int | None:
         return None
 
 
-# (column, keyword read, kind, maximum length) of every value an instance carries into the index.
+_ATTRIBUTE_OF_COLUMN: Final = {item.column: item for item in INSTANCE_VALUES}
+# (keyword read, whether an integer, converter) of every value an instance carries into the index,
+# in the order of IndexAttributes' fields (so a row is built positionally, without a dict).
 _COLUMNS: Final = tuple(
-    (attribute.column, attribute.source_keyword, attribute.kind, attribute.max_length) for attribute in INSTANCE_VALUES
+    (item.source_keyword, item.kind == ColumnKind.INTEGER, text_converter(item.kind, item.max_length))
+    for item in (_ATTRIBUTE_OF_COLUMN[field.name] for field in fields(IndexAttributes))
 )
+_TRANSFER_SYNTAX_POSITION: Final = [field.name for field in fields(IndexAttributes)].index("transfer_syntax_uid")
 _DEFAULT_TRANSFER_SYNTAX_UID = "1.2.840.10008.1.2.1"
 
 
 def index_attributes_of_mapping(attributes: Mapping[str, Any]) -> IndexAttributes:
     """The index attributes of a flat mapping (keyword → value): every value the registry says an
     instance carries, read under its keyword (the transfer syntax under TransferSyntaxUID)."""
-    values: dict[str, Any] = {}
-    for column, keyword, kind, max_length in _COLUMNS:
-        value = attributes.get(keyword)
-        if kind == ColumnKind.INTEGER:
-            values[column] = _integer(value)
-        else:
-            values[column] = index_value(kind, "" if value is None else str(value).strip(), max_length)
-    values["transfer_syntax_uid"] = values["transfer_syntax_uid"] or _DEFAULT_TRANSFER_SYNTAX_UID
-    return IndexAttributes(**values)
+    get = attributes.get
+    values: list[Any] = [
+        _integer(get(keyword)) if integer else convert("" if (value := get(keyword)) is None else str(value).strip())
+        for keyword, integer, convert in _COLUMNS
+    ]
+    values[_TRANSFER_SYNTAX_POSITION] = values[_TRANSFER_SYNTAX_POSITION] or _DEFAULT_TRANSFER_SYNTAX_UID
+    return IndexAttributes(*values)
 
 
 def _row(attributes: Mapping[str, Any]) -> IndexRow:
