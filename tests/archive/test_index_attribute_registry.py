@@ -17,7 +17,7 @@ from django.db import models
 
 from apps.archive.models import Instance, Patient, Series, Study
 from apps.archive.services.bulk import index_attributes_of_mapping
-from apps.archive.services.indexing import batch_insert_sql
+from apps.archive.services.indexing import PatientIdentity, batch_insert_sql
 from apps.dicom.headers import IndexAttributes, datetime_key
 from apps.dicom.index_attributes import (
     INDEXED_ATTRIBUTES,
@@ -114,6 +114,12 @@ def test_a_later_instance_fills_exactly_the_fill_empty_attributes_of_its_study_a
     updated = set(re.findall(r'"(\w+)" = CASE WHEN "archive_\w+"\."\w+" = \'\'', batch_insert_sql()))
     fill_empty = {item.column for item in INDEXED_ATTRIBUTES if item.policy == UpdatePolicy.FILL_EMPTY}
     assert updated == fill_empty == {"accession_number", "study_description", "series_description"}
+
+
+def test_the_conflict_flagged_attributes_are_the_patient_identity_a_study_keeps():
+    """A later instance contradicting them is refused and flagged (docs/dicomweb.md, "Patient identity")."""
+    flagged = {item.column for item in INDEXED_ATTRIBUTES if item.policy == UpdatePolicy.CONFLICT_FLAGGED}
+    assert flagged == {field.name for field in dataclasses.fields(PatientIdentity)}
 
 
 def _bulk_value(item: IndexedAttribute) -> tuple[Any, Any]:
