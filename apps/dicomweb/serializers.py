@@ -1,7 +1,8 @@
 """DICOM JSON (PS3.18 Annex F) for QIDO-RS results and STOW-RS responses.
 
 Index rows become result objects through the index-attribute registry (apps.dicom.index_attributes:
-VR, value form, default return keys), so a result carries exactly the attributes the index can match on (plus those asked for with
+VR, value form, default return keys; the row keys from apps.archive.selectors.column_path), so a
+result carries exactly the attributes the index can match on (plus those asked for with
 `includefield`, taken from the stored metadata at instance level).
 """
 
