@@ -10,12 +10,14 @@ from __future__ import annotations
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from django.db import connection
 from django.db.models import CharField, F, Lookup, Q, QuerySet
 
-from apps.archive.attributes import (
+from apps.archive.models import ArchiveUsage, Instance, Series, StorageExtrasUsage, Study
+from apps.dicom.headers import datetime_key_of
+from apps.dicom.index_attributes import (
     BY_KEYWORD,
     ColumnKind,
     IndexedAttribute,
@@ -23,8 +25,6 @@ from apps.archive.attributes import (
     attributes_of,
     levels_up_to,
 )
-from apps.archive.models import ArchiveUsage, Instance, Series, StorageExtrasUsage, Study
-from apps.dicom.headers import datetime_key_of
 from apps.dicom.matching import (
     Criterion,
     MatchKind,
@@ -48,11 +48,16 @@ class DicomLike(Lookup):
 
 
 # Column-name prefixes that reach each level's attributes from the model a search runs on.
-_PREFIXES: dict[Level, dict[Level, str]] = {
+_PREFIXES: Final[dict[Level, dict[Level, str]]] = {
     Level.STUDY: {Level.STUDY: ""},
     Level.SERIES: {Level.STUDY: "study__", Level.SERIES: ""},
     Level.INSTANCE: {Level.STUDY: "study__", Level.SERIES: "series__", Level.INSTANCE: ""},
 }
+
+
+def column_path(level: Level, attribute: IndexedAttribute) -> str:
+    """The key of `attribute`'s value in the rows of a search at `level` (SearchPage.rows)."""
+    return _PREFIXES[level][attribute.level] + attribute.column
 
 
 @dataclass(frozen=True)
@@ -149,11 +154,9 @@ def _matching(query: QidoQuery, level: Level) -> tuple[Q, tuple[str, ...]]:
     allowed = levels_up_to(level)
     for criterion in query.criteria:
         attribute = BY_KEYWORD.get(criterion.attribute.keyword)
-        if attribute is None or attribute.level not in allowed:
-            if criterion.kind != MatchKind.UNIVERSAL:
-                unsupported.append(criterion.attribute.keyword)
-            continue
-        if attribute.kind == ColumnKind.CODE_ARRAY and criterion.kind == MatchKind.WILDCARD:
+        if criterion.kind == MatchKind.UNIVERSAL:
+            continue  # matches every row (a return key, PS3.4 §C.2.2.2.3)
+        if attribute is None or attribute.level not in allowed or criterion.kind not in attribute.matching:
             unsupported.append(criterion.attribute.keyword)
             continue
         part = _criterion_q(criterion, attribute, _PREFIXES[level][attribute.level])
@@ -165,8 +168,7 @@ def _matching(query: QidoQuery, level: Level) -> tuple[Q, tuple[str, ...]]:
 def _columns(level: Level) -> list[str]:
     columns: list[str] = []
     for attribute_level in levels_up_to(level):
-        prefix = _PREFIXES[level][attribute_level]
-        columns += [prefix + attribute.column for attribute in attributes_of(attribute_level)]
+        columns += [column_path(level, attribute) for attribute in attributes_of(attribute_level)]
     return list(dict.fromkeys(columns))
 
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 import io
 import re
 import struct
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
+from operator import itemgetter
 from typing import Any, BinaryIO, Final
 
 import pydicom
@@ -30,6 +31,7 @@ from pydicom.filereader import read_partial
 from pydicom.multival import MultiValue
 from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRBigEndian, ImplicitVRLittleEndian
 
+from apps.dicom.index_attributes import EXTRACTED, INSTANCE_VALUES, ColumnKind
 from apps.dicom.status import FailureReason, WarningReason
 from apps.dicom.uids import uid_problem
 
@@ -513,7 +515,8 @@ def _integer(dataset: Dataset, keyword: str) -> int | None:
 
 @dataclass(frozen=True, slots=True)
 class IndexAttributes:
-    """The attributes the archive index keeps for QIDO-RS (PS3.18 §10.6.1.2, Tables 10.6.1-5), by level."""
+    """The attributes an instance carries into the archive index (PS3.18 §10.6.1.2, Table 10.6.1-5):
+    one field per column of apps.dicom.index_attributes.INSTANCE_VALUES (a test holds them equal)."""
 
     # patient
     patient_id: str
@@ -574,47 +577,36 @@ def _json_integer(document: Mapping[str, Any], tag: str) -> int | None:
     return number if number is not None and -(2**31) <= number < 2**31 else None
 
 
-# The indexed attributes read from each instance: (field, keyword, tag, kind, maximum length).
-_INDEXED: tuple[tuple[str, str, str, str, int], ...] = (
-    ("issuer_of_patient_id", "IssuerOfPatientID", "00100021", "text", 64),
-    ("patient_name", "PatientName", "00100010", "text", 330),
-    ("patient_birth_date", "PatientBirthDate", "00100030", "date", 0),
-    ("patient_sex", "PatientSex", "00100040", "text", 16),
-    ("study_date", "StudyDate", "00080020", "date", 0),
-    ("study_time", "StudyTime", "00080030", "time", 0),
-    ("accession_number", "AccessionNumber", "00080050", "text", 64),
-    ("study_id", "StudyID", "00200010", "text", 64),
-    ("study_description", "StudyDescription", "00081030", "text", 256),
-    ("referring_physician_name", "ReferringPhysicianName", "00080090", "text", 330),
-    ("modality", "Modality", "00080060", "text", 16),
-    ("series_number", "SeriesNumber", "00200011", "integer", 0),
-    ("series_description", "SeriesDescription", "0008103E", "text", 256),
-    ("body_part_examined", "BodyPartExamined", "00180015", "text", 64),
-    ("performed_procedure_step_start_date", "PerformedProcedureStepStartDate", "00400244", "date", 0),
-    ("performed_procedure_step_start_time", "PerformedProcedureStepStartTime", "00400245", "time", 0),
-    ("instance_number", "InstanceNumber", "00200013", "integer", 0),
-    ("rows", "Rows", "00280010", "integer", 0),
-    ("columns", "Columns", "00280011", "integer", 0),
-    ("number_of_frames", "NumberOfFrames", "00280008", "integer", 0),
-    ("bits_allocated", "BitsAllocated", "00280100", "integer", 0),
-    ("acquisition_datetime", "AcquisitionDateTime", "0008002A", "datetime", 0),
+def text_converter(kind: ColumnKind, max_length: int) -> Callable[[str], Any]:
+    """How the index keeps a non-integer attribute of `kind` from its (stripped) text."""
+    if kind == ColumnKind.DATE:
+        return parse_date
+    if kind == ColumnKind.TIME:
+        return parse_time
+    if kind == ColumnKind.DATETIME:
+        return datetime_key
+    return itemgetter(slice(0, max_length))  # truncated to the column
+
+
+# The registry's extracted attributes, precomputed: (field, keyword, tag, whether an integer, converter).
+_EXTRACTORS: Final = tuple(
+    (column, keyword, tag, kind == ColumnKind.INTEGER, text_converter(kind, length))
+    for column, keyword, tag, kind, length in EXTRACTED
 )
 
 
 def index_attributes(header: InstanceHeader, document: Mapping[str, Any] | None = None) -> IndexAttributes:
-    """The index attributes of an instance, from its DICOM JSON `document` when it has been made
-    (no second conversion of the same values), else from the header's data set."""
+    """The index attributes of an instance (the registry's extracted ones), from its DICOM JSON
+    `document` when it has been made (no second conversion of the same values), else from the
+    header's data set; the UIDs and Patient ID as the header validated or assigned them."""
     dataset = header.dataset
     values: dict[str, Any] = {}
-    for field_name, keyword, tag, kind, length in _INDEXED:
-        if kind == "integer":
-            values[field_name] = _integer(dataset, keyword) if document is None else _json_integer(document, tag)
-            continue
-        raw = _text(dataset, keyword) if document is None else _json_text(document, tag)
-        if kind == "datetime":
-            values[field_name] = datetime_key(raw)
-            continue
-        values[field_name] = parse_date(raw) if kind == "date" else parse_time(raw) if kind == "time" else raw[:length]
+    if document is None:
+        for field_name, keyword, _tag, integer, convert in _EXTRACTORS:
+            values[field_name] = _integer(dataset, keyword) if integer else convert(_text(dataset, keyword))
+    else:
+        for field_name, _keyword, tag, integer, convert in _EXTRACTORS:
+            values[field_name] = _json_integer(document, tag) if integer else convert(_json_text(document, tag))
     return IndexAttributes(
         patient_id=header.patient_id[:64],
         study_instance_uid=header.study_instance_uid,
@@ -626,12 +618,7 @@ def index_attributes(header: InstanceHeader, document: Mapping[str, Any] | None 
     )
 
 
-_KEYWORD_OF_FIELD: Final = {
-    "patient_id": "PatientID", "study_instance_uid": "StudyInstanceUID",
-    "series_instance_uid": "SeriesInstanceUID", "sop_class_uid": "SOPClassUID", "sop_instance_uid": "SOPInstanceUID",
-    "transfer_syntax_uid": "TransferSyntaxUID",
-    **{field_name: keyword for field_name, keyword, _tag, _kind, _length in _INDEXED},
-}
+_KEYWORD_OF_FIELD: Final = {attribute.column: attribute.source_keyword for attribute in INSTANCE_VALUES}
 
 
 def attribute_with_nul(attributes: IndexAttributes) -> str | None:

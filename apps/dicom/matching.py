@@ -24,12 +24,14 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from enum import StrEnum
 from typing import Final
 
 from pydicom.datadict import dictionary_VR, keyword_for_tag, tag_for_keyword
 
 from apps.dicom.headers import parse_date, parse_time
+
+# MatchKind is defined with the registry (whose QIDO-RS matching it names) and re-exported here.
+from apps.dicom.index_attributes import MatchKind as MatchKind
 from apps.dicom.uids import split_uid_list, uid_problem
 
 LIMIT: Final = "limit"
@@ -49,15 +51,6 @@ _NUL: Final = "\x00"
 
 class QueryError(ValueError):
     """A query parameter that cannot be understood; the answer is 400 with this message."""
-
-
-class MatchKind(StrEnum):
-    UNIVERSAL = "universal"
-    SINGLE = "single"
-    LIST = "list"
-    WILDCARD = "wildcard"
-    RANGE = "range"
-    FUZZY = "fuzzy"
 
 
 @dataclass(frozen=True, slots=True)

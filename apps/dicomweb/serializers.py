@@ -1,6 +1,7 @@
 """DICOM JSON (PS3.18 Annex F) for QIDO-RS results and STOW-RS responses.
 
-Index rows become result objects through the one attribute table of apps.archive.attributes, so a
+Index rows become result objects through the index-attribute registry (apps.dicom.index_attributes:
+VR, value form, default return keys; the row keys from apps.archive.selectors.column_path), so a
 result carries exactly the attributes the index can match on (plus those asked for with
 `includefield`, taken from the stored metadata at instance level).
 """
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import json
 from datetime import date, time
-from typing import Any
+from typing import Any, Final
 
-from apps.archive.attributes import (
+from apps.archive.metadata import with_service_root
+from apps.archive.selectors import SearchPage, column_path
+from apps.archive.services import StoreReport
+from apps.dicom.index_attributes import (
     BY_KEYWORD,
     DEFAULT_RETURN_KEYWORDS,
     ColumnKind,
@@ -19,19 +23,11 @@ from apps.archive.attributes import (
     Level,
     levels_up_to,
 )
-from apps.archive.metadata import with_service_root
-from apps.archive.selectors import SearchPage
-from apps.archive.services import StoreReport
 from apps.dicom.json_model import dumps
 from apps.dicom.matching import QidoQuery
 
 RETRIEVE_URL = "00081190"
 INSTANCE_AVAILABILITY = "00080056"
-_COLUMN_PREFIX = {
-    Level.STUDY: {Level.STUDY: ""},
-    Level.SERIES: {Level.STUDY: "study__", Level.SERIES: ""},
-    Level.INSTANCE: {Level.STUDY: "study__", Level.SERIES: "series__", Level.INSTANCE: ""},
-}
 
 
 def _time_text(value: time) -> str:
@@ -64,14 +60,20 @@ def attribute_json(attribute: IndexedAttribute, value: Any) -> dict[str, Any]:
     return entry
 
 
+_STUDY_UID, _SERIES_UID, _SOP_UID = (
+    BY_KEYWORD["StudyInstanceUID"], BY_KEYWORD["SeriesInstanceUID"], BY_KEYWORD["SOPInstanceUID"]
+)
+_UID_PATHS: Final = {level: tuple(column_path(level, uid) for uid in (_STUDY_UID, _SERIES_UID, _SOP_UID)
+                                  if uid.level in levels_up_to(level)) for level in Level}
+
+
 def _retrieve_url(service_root: str, level: Level, row: dict[str, Any]) -> str:
-    prefix = _COLUMN_PREFIX[level]
-    study = row[prefix[Level.STUDY] + "study_instance_uid"]
-    url = f"{service_root}/studies/{study}"
-    if level in (Level.SERIES, Level.INSTANCE):
-        url += f"/series/{row[prefix[Level.SERIES] + 'series_instance_uid']}"
-    if level == Level.INSTANCE:
-        url += f"/instances/{row['sop_instance_uid']}"
+    paths = _UID_PATHS[level]
+    url = f"{service_root}/studies/{row[paths[0]]}"
+    if len(paths) > 1:
+        url += f"/series/{row[paths[1]]}"
+    if len(paths) > 2:
+        url += f"/instances/{row[paths[2]]}"
     return url
 
 
@@ -106,7 +108,7 @@ def qido_results(
     """The JSON array of a QIDO-RS answer (PS3.18 §10.6.3.3.1)."""
     level = page.level
     attributes = _returned_attributes(query, level, scoped_levels)
-    prefix = _COLUMN_PREFIX[level]
+    paths = [column_path(level, attribute) for attribute in attributes]
     wanted_tags = {attribute.tag_hex for attribute in query.include_fields}
     results: list[dict[str, Any]] = []
     for row in page.rows:
@@ -115,8 +117,8 @@ def qido_results(
         if metadata and (query.include_all or wanted_tags):
             stored = json.loads(with_service_root(metadata, service_root))
             result.update(stored if query.include_all else {tag: stored[tag] for tag in wanted_tags if tag in stored})
-        for attribute in attributes:
-            result[attribute.tag] = attribute_json(attribute, row[prefix[attribute.level] + attribute.column])
+        for attribute, path in zip(attributes, paths, strict=True):
+            result[attribute.tag] = attribute_json(attribute, row[path])
         result[INSTANCE_AVAILABILITY] = {"vr": "CS", "Value": ["ONLINE"]}
         result[RETRIEVE_URL] = {"vr": "UR", "Value": [_retrieve_url(service_root, level, row)]}
         results.append(dict(sorted(result.items())))

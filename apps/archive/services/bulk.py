@@ -8,16 +8,17 @@ and for tools that rebuild or seed an index. Rows go through the same batch inde
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from itertools import islice
-from typing import Any
+from typing import Any, Final
 
 from django.db import transaction
 
 from apps.archive.keys import instance_object_key
 from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
 from apps.audit.services import Actor, audit_record
-from apps.dicom.headers import IndexAttributes, datetime_key, parse_date, parse_time
+from apps.dicom.headers import IndexAttributes, text_converter
+from apps.dicom.index_attributes import INSTANCE_VALUES, ColumnKind
 from apps.dicom.json_model import attributes_to_json, dumps
 
 BULK_UPLOAD_ID = "bulk-load"
@@ -31,54 +32,38 @@ class BulkLoadSummary:
     refused: int
 
 
-def _text(attributes: Mapping[str, Any], keyword: str, limit: int = 64) -> str:
-    value = attributes.get(keyword)
-    return "" if value is None else str(value).strip()[:limit]
-
-
-def _integer(attributes: Mapping[str, Any], keyword: str) -> int | None:
-    value = attributes.get(keyword)
+def _integer(value: Any) -> int | None:
     try:
         return int(value) if value not in (None, "") else None
     except (TypeError, ValueError):
         return None
 
 
-def _index_attributes(attributes: Mapping[str, Any]) -> IndexAttributes:
-    return IndexAttributes(
-        patient_id=_text(attributes, "PatientID"),
-        issuer_of_patient_id=_text(attributes, "IssuerOfPatientID"),
-        patient_name=_text(attributes, "PatientName", 330),
-        patient_birth_date=parse_date(_text(attributes, "PatientBirthDate")),
-        patient_sex=_text(attributes, "PatientSex", 16),
-        study_instance_uid=_text(attributes, "StudyInstanceUID"),
-        study_date=parse_date(_text(attributes, "StudyDate")),
-        study_time=parse_time(_text(attributes, "StudyTime")),
-        accession_number=_text(attributes, "AccessionNumber"),
-        study_id=_text(attributes, "StudyID"),
-        study_description=_text(attributes, "StudyDescription", 256),
-        referring_physician_name=_text(attributes, "ReferringPhysicianName", 330),
-        series_instance_uid=_text(attributes, "SeriesInstanceUID"),
-        modality=_text(attributes, "Modality", 16),
-        series_number=_integer(attributes, "SeriesNumber"),
-        series_description=_text(attributes, "SeriesDescription", 256),
-        body_part_examined=_text(attributes, "BodyPartExamined"),
-        performed_procedure_step_start_date=parse_date(_text(attributes, "PerformedProcedureStepStartDate")),
-        performed_procedure_step_start_time=parse_time(_text(attributes, "PerformedProcedureStepStartTime")),
-        sop_class_uid=_text(attributes, "SOPClassUID"),
-        sop_instance_uid=_text(attributes, "SOPInstanceUID"),
-        instance_number=_integer(attributes, "InstanceNumber"),
-        rows=_integer(attributes, "Rows"),
-        columns=_integer(attributes, "Columns"),
-        number_of_frames=_integer(attributes, "NumberOfFrames"),
-        bits_allocated=_integer(attributes, "BitsAllocated"),
-        acquisition_datetime=datetime_key(_text(attributes, "AcquisitionDateTime")),
-        transfer_syntax_uid=_text(attributes, "TransferSyntaxUID") or "1.2.840.10008.1.2.1",
-    )
+_ATTRIBUTE_OF_COLUMN: Final = {item.column: item for item in INSTANCE_VALUES}
+# (keyword read, whether an integer, converter) of every value an instance carries into the index,
+# in the order of IndexAttributes' fields (so a row is built positionally, without a dict).
+_COLUMNS: Final = tuple(
+    (item.source_keyword, item.kind == ColumnKind.INTEGER, text_converter(item.kind, item.max_length))
+    for item in (_ATTRIBUTE_OF_COLUMN[field.name] for field in fields(IndexAttributes))
+)
+_TRANSFER_SYNTAX_POSITION: Final = [field.name for field in fields(IndexAttributes)].index("transfer_syntax_uid")
+_DEFAULT_TRANSFER_SYNTAX_UID = "1.2.840.10008.1.2.1"
+
+
+def index_attributes_of_mapping(attributes: Mapping[str, Any]) -> IndexAttributes:
+    """The index attributes of a flat mapping (keyword → value): every value the registry says an
+    instance carries, read under its keyword (the transfer syntax under TransferSyntaxUID)."""
+    get = attributes.get
+    values: list[Any] = [
+        _integer(get(keyword)) if integer else convert("" if (value := get(keyword)) is None else str(value).strip())
+        for keyword, integer, convert in _COLUMNS
+    ]
+    values[_TRANSFER_SYNTAX_POSITION] = values[_TRANSFER_SYNTAX_POSITION] or _DEFAULT_TRANSFER_SYNTAX_UID
+    return IndexAttributes(*values)
 
 
 def _row(attributes: Mapping[str, Any]) -> IndexRow:
-    index = _index_attributes(attributes)
+    index = index_attributes_of_mapping(attributes)
     metadata = {key: value for key, value in attributes.items() if key != "TransferSyntaxUID"}
     return IndexRow(
         attributes=index,

@@ -22,11 +22,13 @@ for these few statements; receiving and storing the bytes happens before, in par
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from functools import cache
+from operator import attrgetter
+from typing import Any, Final
 
 import psycopg
 from django.db import connection
@@ -34,6 +36,14 @@ from django.utils import timezone
 
 from apps.archive.models import ArchiveUsage, Instance, Patient, Series, StorageExtrasUsage, Study
 from apps.dicom.headers import IndexAttributes, assigned_patient_id
+from apps.dicom.index_attributes import (
+    PATIENT_RECORD,
+    STORED_OF_LEVEL,
+    ColumnKind,
+    IndexedAttribute,
+    Level,
+    UpdatePolicy,
+)
 from apps.dicom.matching import normalise_person_name, person_name_keys
 from apps.dicom.status import WarningReason
 from tenants.deployment import Quotas
@@ -332,41 +342,103 @@ def _first_by(rows: Sequence[IndexRow], key: Any) -> tuple[list[str], list[Index
     return keys, [first[item] for item in keys]
 
 
-def _write(cursor: Any, rows: Sequence[IndexRow], deltas: _Deltas) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
-    """Patients, studies, series and instances in one statement; returns study and series ids."""
-    patient_keys, patients = _first_by(rows, lambda a: (a.patient_id, a.issuer_of_patient_id))
-    study_uids, studies = _first_by(rows, lambda a: a.study_instance_uid)
-    series_uids, series = _first_by(rows, lambda a: a.series_instance_uid)
-    study, series_table = _table(Study), _table(Series)
-    cursor.execute(
-        f"""
+_SQL_TYPE: Final = {
+    ColumnKind.TEXT: "varchar", ColumnKind.UID: "varchar", ColumnKind.PERSON_NAME: "varchar",
+    ColumnKind.DATE: "date", ColumnKind.TIME: "time", ColumnKind.DATETIME: "varchar", ColumnKind.INTEGER: "integer",
+}
+_SEPARATOR_SQL: Final = f"'{_LIST_SEPARATOR}'"
+
+
+@dataclass(frozen=True, slots=True)
+class _Input:
+    """One registry-derived input of the batch insert: the column it fills (also its name in the
+    unnest alias), the array's element type, how an instance's value is read, and whether it is
+    sent as one text split back into an array column."""
+
+    column: str
+    sql_type: str
+    value: Callable[[IndexAttributes], Any]
+    split: bool = False
+
+    @property
+    def select(self) -> str:
+        return f'string_to_array(input."{self.column}", {_SEPARATOR_SQL})' if self.split else f'input."{self.column}"'
+
+
+def _normalised(read: Callable[[IndexAttributes], str]) -> Callable[[IndexAttributes], str]:
+    return lambda item: normalise_person_name(read(item))
+
+
+def _phonetic_keys(read: Callable[[IndexAttributes], str]) -> Callable[[IndexAttributes], str]:
+    return lambda item: _LIST_SEPARATOR.join(person_name_keys(read(item)))
+
+
+def _inputs(attributes: Sequence[IndexedAttribute], *, matching_copies: bool = True) -> tuple[_Input, ...]:
+    """The inputs of `attributes`, with the person names' matching copies when the table has them."""
+    inputs: list[_Input] = []
+    for attribute in attributes:
+        read = attrgetter(attribute.column)
+        inputs.append(_Input(attribute.column, _SQL_TYPE[attribute.kind], read))
+        if not matching_copies:
+            continue
+        if attribute.search_column:
+            inputs.append(_Input(attribute.search_column, "varchar", _normalised(read)))
+        if attribute.keys_column:
+            inputs.append(_Input(attribute.keys_column, "text", _phonetic_keys(read), split=True))
+    return tuple(inputs)
+
+
+_PATIENT_INPUTS: Final = _inputs(PATIENT_RECORD, matching_copies=False)  # the Patient row is not matched
+_STUDY_INPUTS: Final = _inputs(STORED_OF_LEVEL[Level.STUDY])
+_SERIES_INPUTS: Final = _inputs(STORED_OF_LEVEL[Level.SERIES])
+_INSTANCE_INPUTS: Final = _inputs(STORED_OF_LEVEL[Level.INSTANCE])
+
+
+def _columns_sql(inputs: Sequence[_Input]) -> str:
+    return ", ".join(f'"{item.column}"' for item in inputs)
+
+
+def _selects_sql(inputs: Sequence[_Input]) -> str:
+    return ", ".join(item.select for item in inputs)
+
+
+def _arrays_sql(inputs: Sequence[_Input]) -> str:
+    return ", ".join(f"%s::{item.sql_type}[]" for item in inputs)
+
+
+def _fill_empty_sql(table: str, level: Level) -> str:
+    """The `ON CONFLICT DO UPDATE` assignments of the level's fill-empty attributes (registry policy)."""
+    return "".join(
+        f',\n                "{item.column}" = CASE WHEN {table}."{item.column}" = \'\' '
+        f'THEN EXCLUDED."{item.column}" ELSE {table}."{item.column}" END'
+        for item in STORED_OF_LEVEL[level] if item.policy == UpdatePolicy.FILL_EMPTY
+    )
+
+
+@cache
+def batch_insert_sql() -> str:
+    """The one statement that writes a batch: its column lists derive from the registry
+    (apps.dicom.index_attributes); the counters, keys and bookkeeping columns are the indexer's own."""
+    patient, study, series, instance = _table(Patient), _table(Study), _table(Series), _table(Instance)
+    return f"""
         WITH patient_rows AS (
-            INSERT INTO {_table(Patient)}
-                (patient_id, issuer_of_patient_id, patient_name, patient_birth_date, patient_sex, created_at, updated_at)
-            SELECT pid, issuer, name, birth, sex, now(), now()
-            FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::date[], %s::varchar[])
-                 AS input(pid, issuer, name, birth, sex)
+            INSERT INTO {patient} ({_columns_sql(_PATIENT_INPUTS)}, created_at, updated_at)
+            SELECT {_selects_sql(_PATIENT_INPUTS)}, now(), now()
+            FROM unnest({_arrays_sql(_PATIENT_INPUTS)}) AS input({_columns_sql(_PATIENT_INPUTS)})
             ON CONFLICT (patient_id, issuer_of_patient_id) DO UPDATE SET updated_at = EXCLUDED.updated_at
             RETURNING id, patient_id, issuer_of_patient_id
         ), study_rows AS (
             INSERT INTO {study}
-                (study_instance_uid, patient_record_id, patient_id, issuer_of_patient_id, patient_name,
-                 patient_name_search, patient_name_keys, patient_birth_date, patient_sex, study_date, study_time,
-                 accession_number, study_id, study_description, referring_physician_name,
-                 referring_physician_name_search, modalities_in_study, number_of_series, number_of_instances,
-                 size_bytes, created_at, last_instance_at)
-            SELECT input.uid, patient_rows.id, input.pid, input.issuer, input.name, input.name_search,
-                   string_to_array(input.name_keys, %s), input.birth, input.sex, input.sdate, input.stime,
-                   input.accession, input.sid, input.description, input.referring, input.referring_search,
-                   string_to_array(input.modalities, %s), input.series, input.instances, input.bytes, now(), now()
-            FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::varchar[], %s::text[],
-                        %s::date[], %s::varchar[], %s::date[], %s::time[], %s::varchar[], %s::varchar[],
-                        %s::varchar[], %s::varchar[], %s::varchar[], %s::text[], %s::integer[], %s::integer[],
-                        %s::bigint[])
-                 AS input(uid, pid, issuer, name, name_search, name_keys, birth, sex, sdate, stime, accession, sid,
-                          description, referring, referring_search, modalities, series, instances, bytes)
-            JOIN patient_rows ON patient_rows.patient_id = input.pid
-                             AND patient_rows.issuer_of_patient_id = input.issuer
+                (patient_record_id, {_columns_sql(_STUDY_INPUTS)}, modalities_in_study, number_of_series,
+                 number_of_instances, size_bytes, created_at, last_instance_at)
+            SELECT patient_rows.id, {_selects_sql(_STUDY_INPUTS)},
+                   string_to_array(input.modalities_in_study, {_SEPARATOR_SQL}), input.number_of_series,
+                   input.number_of_instances, input.size_bytes, now(), now()
+            FROM unnest({_arrays_sql(_STUDY_INPUTS)}, %s::text[], %s::integer[], %s::integer[], %s::bigint[])
+                 AS input({_columns_sql(_STUDY_INPUTS)}, modalities_in_study, number_of_series, number_of_instances,
+                          size_bytes)
+            JOIN patient_rows ON patient_rows.patient_id = input.patient_id
+                             AND patient_rows.issuer_of_patient_id = input.issuer_of_patient_id
             ON CONFLICT (study_instance_uid) WHERE deleted_at IS NULL DO UPDATE SET
                 number_of_instances = {study}.number_of_instances + EXCLUDED.number_of_instances,
                 number_of_series = {study}.number_of_series + EXCLUDED.number_of_series,
@@ -376,43 +448,28 @@ def _write(cursor: Any, rows: Sequence[IndexRow], deltas: _Deltas) -> tuple[dict
                     FROM unnest({study}.modalities_in_study || EXCLUDED.modalities_in_study) AS modality
                     WHERE modality <> '' ORDER BY modality),
                 last_instance_at = EXCLUDED.last_instance_at,
-                stable_at = NULL,
-                study_description = CASE WHEN {study}.study_description = ''
-                    THEN EXCLUDED.study_description ELSE {study}.study_description END,
-                accession_number = CASE WHEN {study}.accession_number = ''
-                    THEN EXCLUDED.accession_number ELSE {study}.accession_number END
+                stable_at = NULL{_fill_empty_sql(study, Level.STUDY)}
             RETURNING id, study_instance_uid
         ), series_rows AS (
-            INSERT INTO {series_table}
-                (series_instance_uid, study_id, modality, series_number, series_description, body_part_examined,
-                 performed_procedure_step_start_date, performed_procedure_step_start_time, number_of_instances,
-                 size_bytes, created_at)
-            SELECT input.uid, study_rows.id, input.modality, input.number, input.description, input.body_part,
-                   input.pps_date, input.pps_time, input.instances, input.bytes, now()
-            FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::integer[], %s::varchar[], %s::varchar[],
-                        %s::date[], %s::time[], %s::integer[], %s::bigint[])
-                 AS input(uid, study_uid, modality, number, description, body_part, pps_date, pps_time, instances,
-                          bytes)
+            INSERT INTO {series}
+                (study_id, {_columns_sql(_SERIES_INPUTS)}, number_of_instances, size_bytes, created_at)
+            SELECT study_rows.id, {_selects_sql(_SERIES_INPUTS)}, input.number_of_instances, input.size_bytes, now()
+            FROM unnest({_arrays_sql(_SERIES_INPUTS)}, %s::varchar[], %s::integer[], %s::bigint[])
+                 AS input({_columns_sql(_SERIES_INPUTS)}, study_uid, number_of_instances, size_bytes)
             JOIN study_rows ON study_rows.study_instance_uid = input.study_uid
             ON CONFLICT (series_instance_uid) WHERE deleted_at IS NULL DO UPDATE SET
-                number_of_instances = {series_table}.number_of_instances + EXCLUDED.number_of_instances,
-                size_bytes = {series_table}.size_bytes + EXCLUDED.size_bytes,
-                series_description = CASE WHEN {series_table}.series_description = ''
-                    THEN EXCLUDED.series_description ELSE {series_table}.series_description END
+                number_of_instances = {series}.number_of_instances + EXCLUDED.number_of_instances,
+                size_bytes = {series}.size_bytes + EXCLUDED.size_bytes{_fill_empty_sql(series, Level.SERIES)}
             RETURNING id, series_instance_uid, study_id
         ), instance_rows AS (
-            INSERT INTO {_table(Instance)}
-                (sop_instance_uid, series_id, study_id, sop_class_uid, instance_number, rows, columns,
-                 number_of_frames, bits_allocated, acquisition_datetime, transfer_syntax_uid, size_bytes, sha256,
-                 object_key, metadata_json, created_at)
-            SELECT input.uid, series_rows.id, series_rows.study_id, input.sop_class, input.number, input.nrows,
-                   input.ncolumns, input.frames, input.bits, input.acquired, input.syntax, input.size, input.sha,
-                   input.okey, input.meta, now()
-            FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::integer[], %s::integer[], %s::integer[],
-                        %s::integer[], %s::integer[], %s::varchar[], %s::varchar[], %s::bigint[], %s::varchar[],
-                        %s::varchar[], %s::text[])
-                 AS input(uid, series_uid, sop_class, number, nrows, ncolumns, frames, bits, acquired, syntax, size,
-                          sha, okey, meta)
+            INSERT INTO {instance}
+                (series_id, study_id, {_columns_sql(_INSTANCE_INPUTS)}, size_bytes, sha256, object_key,
+                 metadata_json, created_at)
+            SELECT series_rows.id, series_rows.study_id, {_selects_sql(_INSTANCE_INPUTS)}, input.size_bytes,
+                   input.sha256, input.object_key, input.metadata_json, now()
+            FROM unnest({_arrays_sql(_INSTANCE_INPUTS)}, %s::varchar[], %s::bigint[], %s::varchar[], %s::varchar[],
+                        %s::text[])
+                 AS input({_columns_sql(_INSTANCE_INPUTS)}, series_uid, size_bytes, sha256, object_key, metadata_json)
             JOIN series_rows ON series_rows.series_instance_uid = input.series_uid
             ON CONFLICT (sop_instance_uid) WHERE deleted_at IS NULL DO NOTHING
             RETURNING 1
@@ -425,39 +482,32 @@ def _write(cursor: Any, rows: Sequence[IndexRow], deltas: _Deltas) -> tuple[dict
         UNION ALL SELECT 'study', study_instance_uid, id, 0 FROM study_rows
         UNION ALL SELECT 'series', series_instance_uid, id, study_id FROM series_rows
         UNION ALL SELECT 'usage', '', (SELECT count(*) FROM usage_rows), 0
-        """,
+        """
+
+
+def _values(inputs: Sequence[_Input], items: Sequence[IndexAttributes]) -> list[list[Any]]:
+    return [list(map(item.value, items)) for item in inputs]
+
+
+def _write(cursor: Any, rows: Sequence[IndexRow], deltas: _Deltas) -> tuple[dict[str, int], dict[str, tuple[int, int]]]:
+    """Patients, studies, series and instances in one statement; returns study and series ids."""
+    _patient_keys, patients = _first_by(rows, lambda a: (a.patient_id, a.issuer_of_patient_id))
+    study_uids, studies = _first_by(rows, lambda a: a.study_instance_uid)
+    series_uids, series = _first_by(rows, lambda a: a.series_instance_uid)
+    instances = [row.attributes for row in rows]
+    cursor.execute(
+        batch_insert_sql(),
         [
-            # patients
-            [key[0] for key in patient_keys], [key[1] for key in patient_keys],
-            [item.patient_name for item in patients], [item.patient_birth_date for item in patients],
-            [item.patient_sex for item in patients],
-            # studies
-            _LIST_SEPARATOR, _LIST_SEPARATOR,
-            study_uids, [item.patient_id for item in studies], [item.issuer_of_patient_id for item in studies],
-            [item.patient_name for item in studies], [normalise_person_name(item.patient_name) for item in studies],
-            [_LIST_SEPARATOR.join(person_name_keys(item.patient_name)) for item in studies],
-            [item.patient_birth_date for item in studies], [item.patient_sex for item in studies],
-            [item.study_date for item in studies], [item.study_time for item in studies],
-            [item.accession_number for item in studies], [item.study_id for item in studies],
-            [item.study_description for item in studies], [item.referring_physician_name for item in studies],
-            [normalise_person_name(item.referring_physician_name) for item in studies],
+            *_values(_PATIENT_INPUTS, patients),
+            *_values(_STUDY_INPUTS, studies),
             [_LIST_SEPARATOR.join(sorted(deltas.study_modalities[uid])) for uid in study_uids],
             [len(deltas.study_new_series[uid]) for uid in study_uids],
             [deltas.study_instances[uid] for uid in study_uids], [deltas.study_bytes[uid] for uid in study_uids],
-            # series
-            series_uids, [item.study_instance_uid for item in series], [item.modality for item in series],
-            [item.series_number for item in series], [item.series_description for item in series],
-            [item.body_part_examined for item in series],
-            [item.performed_procedure_step_start_date for item in series],
-            [item.performed_procedure_step_start_time for item in series],
+            *_values(_SERIES_INPUTS, series),
+            [item.study_instance_uid for item in series],
             [deltas.series_instances[uid] for uid in series_uids], [deltas.series_bytes[uid] for uid in series_uids],
-            # instances
-            [row.attributes.sop_instance_uid for row in rows], [row.attributes.series_instance_uid for row in rows],
-            [row.attributes.sop_class_uid for row in rows], [row.attributes.instance_number for row in rows],
-            [row.attributes.rows for row in rows], [row.attributes.columns for row in rows],
-            [row.attributes.number_of_frames for row in rows], [row.attributes.bits_allocated for row in rows],
-            [row.attributes.acquisition_datetime for row in rows],
-            [row.attributes.transfer_syntax_uid for row in rows],
+            *_values(_INSTANCE_INPUTS, instances),
+            [item.series_instance_uid for item in instances],
             [row.size_bytes for row in rows], [row.sha256 for row in rows], [row.object_key for row in rows],
             [row.metadata_json for row in rows],
             # meter
