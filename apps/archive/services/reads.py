@@ -19,10 +19,10 @@ from collections.abc import Collection
 from typing import Any
 
 from apps.archive import retrieval, selectors
-from apps.archive.attributes import BY_KEYWORD, Level
 from apps.archive.selectors import InstanceFile, SearchPage
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import DomainError, NotFound, StudyNotFound
+from apps.dicom.index_attributes import BY_KEYWORD, Level
 from apps.dicom.matching import QidoQuery
 from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderOptions
 from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES, Frame, FrameNotFound, TranscodeNotPossible

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
 from apps.archive import services
-from apps.archive.attributes import Level
+from apps.dicom.index_attributes import Level
 from apps.dicomweb.views import rendered, retrieve
 from apps.dicomweb.views.base import DELETER_ROLES, READER_ROLES, STORER_ROLES, DicomwebView
 from apps.dicomweb.views.search import search

@@ -8,9 +8,9 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
-from apps.archive.attributes import Level
 from apps.archive.services import reads
 from apps.audit.services import Actor
+from apps.dicom.index_attributes import Level
 from apps.dicom.matching import parse_query
 from apps.dicomweb.negotiation import DICOM_JSON, NotAcceptable, accepts_json
 from apps.dicomweb.serializers import qido_results
