@@ -22,7 +22,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import pydicom
@@ -37,10 +37,16 @@ from apps.archive.selectors import InstanceFile
 from apps.core.errors import DomainError
 from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderOptions, render_frame, render_thumbnail
 from apps.dicom.transcode import (
+    LOSSY_TRANSFER_SYNTAXES,
+    NATIVE_TRANSFER_SYNTAXES,
+    WEB_FORBIDDEN_TRANSFER_SYNTAXES,
     Frame,
+    TranscodeNotPossible,
+    check_transcodable,
     decode_frame_to_uncompressed,
     encode_frame_jpeg2000,
     extract_frames,
+    transcode_to_explicit_vr_little_endian,
 )
 from apps.storage.backends import ObjectNotFound, StorageUnavailable
 from apps.storage.tenant_storage import TenantStorage
@@ -161,6 +167,72 @@ def frames(storage: TenantStorage, instance: InstanceFile, numbers: Sequence[int
             for number in numbers
         ]
     return [encode_frame_jpeg2000(dataset, number) for number in numbers]
+
+
+# --- instances in a transfer syntax ------------------------------------------------------------------------
+
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+ANY_TRANSFER_SYNTAX = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceToSend:
+    """An instance of a retrieve and the transfer syntax it is sent in, decided before the first byte."""
+
+    instance: InstanceFile
+    transfer_syntax_uid: str
+
+    @property
+    def as_stored(self) -> bool:
+        return self.transfer_syntax_uid == self.instance.transfer_syntax_uid
+
+
+def instances_to_send(
+    storage: TenantStorage, files: Sequence[InstanceFile], *, transfer_syntax: str, transfer_syntax_given: bool
+) -> list[InstanceToSend] | None:
+    """The transfer syntax of every instance of a retrieve, or None when one cannot be sent (406).
+
+    PS3.18 §8.7.3: `*` sends every instance as stored; Implicit VR Little Endian and Explicit VR Big
+    Endian "shall not be used with Web Services", so asking for them is refused; Explicit VR Little
+    Endian (asked for, or the default when the request names no transfer syntax) is made from an
+    instance whose pixel data decodes here, and when the request named no transfer syntax an
+    instance held only in lossy compressed form that does not decode is sent as stored, as the
+    section allows. Each instance to transcode is checked before anything is sent
+    (`check_transcodable`), so a retrieve is refused whole rather than broken off mid-stream.
+    """
+    if transfer_syntax == ANY_TRANSFER_SYNTAX:
+        return [InstanceToSend(item, item.transfer_syntax_uid) for item in files]
+    if transfer_syntax in WEB_FORBIDDEN_TRANSFER_SYNTAXES:
+        return None
+    planned: list[InstanceToSend] = []
+    for item in files:
+        if item.transfer_syntax_uid == transfer_syntax:
+            planned.append(InstanceToSend(item, transfer_syntax))
+        elif transfer_syntax == EXPLICIT_VR_LITTLE_ENDIAN and _transcodable(storage, item):
+            planned.append(InstanceToSend(item, EXPLICIT_VR_LITTLE_ENDIAN))
+        elif not transfer_syntax_given and item.transfer_syntax_uid in LOSSY_TRANSFER_SYNTAXES:
+            planned.append(InstanceToSend(item, item.transfer_syntax_uid))
+        else:
+            return None
+    return planned
+
+
+def _transcodable(storage: TenantStorage, item: InstanceFile) -> bool:
+    if item.transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES:
+        return True  # native pixel data is re-encoded without decoding
+    try:
+        check_transcodable(read_dataset(storage, item))
+    except TranscodeNotPossible:
+        return False
+    return True
+
+
+def instance_bytes(storage: TenantStorage, planned: InstanceToSend) -> bytes:
+    """The Part 10 bytes of an instance in the transfer syntax planned for it."""
+    data = original_bytes(storage, planned.instance)
+    if planned.as_stored:
+        return data
+    return transcode_to_explicit_vr_little_endian(data)
 
 
 # --- rendered ----------------------------------------------------------------------------------------------

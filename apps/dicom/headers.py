@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import re
 import struct
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -258,15 +259,27 @@ def _end_of_file_meta(buffer: Any, size: int) -> int:
     return position
 
 
+def _inflated_data_set(deflated: bytes) -> bytes:
+    try:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)  # raw deflate, no zlib header (PS3.5 §A.5)
+        return inflater.decompress(deflated) + inflater.flush()
+    except zlib.error as error:
+        raise _Malformed(f"the deflated data set cannot be inflated: {error}") from error
+
+
 def check_structure(buffer: Any, size: int, transfer_syntax_uid: str) -> PixelDataElement | None:
     """Prove every element, item and sequence ends inside the file; return the pixel data element.
 
-    `buffer` is anything `struct.unpack_from` reads (bytes, memoryview, mmap). Deflated files are
-    not walked (their data set is compressed as a whole, PS3.5 §A.5) and report no location.
+    `buffer` is anything `struct.unpack_from` reads (bytes, memoryview, mmap). A deflated data set
+    (PS3.5 §A.5: compressed as a whole, Explicit VR Little Endian inside) is inflated and walked; the
+    offsets it reports are then in the inflated data set, not in the file.
     """
     start = _end_of_file_meta(buffer, size)
     if transfer_syntax_uid == DeflatedExplicitVRLittleEndian:
-        return None
+        inflated = _inflated_data_set(bytes(buffer[start:size]))
+        walker = _Walker(inflated, len(inflated), implicit=False, little=True)
+        walker.dataset(0, in_item=False, implicit=False, top_level=True)
+        return walker.pixel_data
     implicit = transfer_syntax_uid == ImplicitVRLittleEndian
     little = transfer_syntax_uid != ExplicitVRBigEndian
     walker = _Walker(buffer, size, implicit=implicit, little=little)
@@ -408,7 +421,7 @@ def read_instance_header(
             f"Media Storage SOP Class UID {media_class} differs from the SOP Class UID {sop_class_uid}",
             **identifiers,
         )
-    if sop_class_uid in IMAGE_STORAGE_SOP_CLASSES and pixel_data is None and transfer_syntax_uid != DeflatedExplicitVRLittleEndian:
+    if sop_class_uid in IMAGE_STORAGE_SOP_CLASSES and pixel_data is None:
         raise InstanceRejected(
             FailureReason.DATA_SET_DOES_NOT_MATCH_SOP_CLASS,
             f"an image storage SOP class ({sop_class_uid}) without pixel data", **identifiers,

@@ -51,6 +51,10 @@ from pydicom.uid import (
     RLELossless,
 )
 
+from apps.dicom import jpeg_extended_decoder
+
+jpeg_extended_decoder.register()
+
 OCTET_STREAM: Final = "application/octet-stream"
 
 # Transfer syntaxes newer than pydicom 3.0's UID constants (PS3.6 Table A-1).
@@ -121,6 +125,18 @@ TRANSFER_SYNTAX_MEDIA_TYPES: Final[dict[str, str]] = {
     **{UID(uid): "video/mp4" for uid in _MPEG4_TRANSFER_SYNTAXES},
     **{UID(uid): "video/H265" for uid in _HEVC_TRANSFER_SYNTAXES},
 }
+
+#: Transfer syntaxes PS3.18 §8.7.3 forbids in web services ("shall not be used with Web Services").
+WEB_FORBIDDEN_TRANSFER_SYNTAXES: Final = frozenset({ImplicitVRLittleEndian, ExplicitVRBigEndian})
+
+#: Transfer syntaxes whose pixel data may be held only in lossy form (lossy, or lossy-capable without
+#: a lossless-only variant). PS3.18 §8.7.3 lets a response without a transfer-syntax parameter keep
+#: such pixel data as stored instead of the default Explicit VR Little Endian.
+LOSSY_TRANSFER_SYNTAXES: Final = frozenset({
+    JPEGBaseline8Bit, JPEGExtended12Bit, JPEGLSNearLossless, JPEG2000, JPEG2000MC, HTJ2K, JPEG_XL,
+    *VIDEO_TRANSFER_SYNTAXES,
+})
+
 
 # Transfer syntaxes that are lossy whatever the encoder settings, with the Lossy Image Compression
 # Method (0028,2114) defined term for each (PS3.3 §C.7.6.1.1.5.1).
@@ -335,6 +351,28 @@ def transcode_to_explicit_vr_little_endian(data: bytes) -> bytes:
     buffer = io.BytesIO()
     dcmwrite(buffer, dataset, implicit_vr=False, little_endian=True, enforce_file_format=True)
     return buffer.getvalue()
+
+
+def check_transcodable(dataset: Dataset) -> None:
+    """Raise TranscodeNotPossible unless the instance can be re-encoded as Explicit VR Little Endian.
+
+    Checked before a response's first byte, so a retrieve answers 406 (or sends the instance as
+    stored, PS3.18 §8.7.3) rather than breaking off mid-stream: native pixel data always can;
+    encapsulated pixel data must split into its Number of Frames frames and its first frame must
+    decode with the installed plugins (decoding every frame would cost the transcode twice).
+    """
+    if pixel_data_keyword(dataset) is None:
+        return
+    transfer_syntax = transfer_syntax_of(dataset)
+    if transfer_syntax in NATIVE_TRANSFER_SYNTAXES:
+        return
+    if transfer_syntax in VIDEO_TRANSFER_SYNTAXES or not can_decode(transfer_syntax):
+        raise TranscodeNotPossible(f"pixel data in {transfer_syntax.name or transfer_syntax} cannot be decoded here")
+    try:
+        extract_frames(dataset, range(1, number_of_frames(dataset) + 1))
+    except FrameNotFound as error:
+        raise TranscodeNotPossible(f"the pixel data is damaged: {error}") from error
+    decode_frame(dataset, 1)
 
 
 def encode_frame_jpeg2000(dataset: Dataset, frame_number: int) -> Frame:

@@ -22,6 +22,7 @@ from apps.dicom.matching import QueryError
 from apps.dicom.multipart import MultipartError
 from apps.dicom.rendering import RenderingNotPossible, RenderingParameterError
 from apps.dicom.transcode import FrameNotFound, TranscodeNotPossible
+from apps.dicom.wado_uri import WadoUriError
 from apps.dicomweb.negotiation import NotAcceptable
 
 # --- the protocol's own refusals (the views raise these) ------------------------------------------------
@@ -97,6 +98,8 @@ def error_answer(error: Exception) -> JsonResponse | None:
     """The DICOMweb answer to an error a view raised; None for a fault (it goes on to handler500)."""
     if isinstance(error, DomainError):
         return _domain_answer(error)
+    if isinstance(error, WadoUriError):  # carries its own code and status (PS3.18 §9)
+        return _json(error.status, error.code, str(error))
     for kind, answer in PLAIN_ANSWERS:
         if isinstance(error, kind):
             # A multipart error names what was wrong (invalid_boundary, …): its code is the more precise one.

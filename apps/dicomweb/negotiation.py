@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 from apps.dicom.multipart import MediaType, parse_media_type, split_header_list
+from apps.dicom.transcode import WEB_FORBIDDEN_TRANSFER_SYNTAXES
 
 EXPLICIT_VR_LITTLE_ENDIAN: Final = "1.2.840.10008.1.2.1"
 ANY_TRANSFER_SYNTAX: Final = "*"
@@ -111,15 +112,21 @@ Container = Literal["multipart", "single", "zip"]
 
 @dataclass(frozen=True)
 class InstancesRepresentation:
-    """How to send DICOM instances: the container and the transfer syntax (a UID, or "*" = as stored)."""
+    """How to send DICOM instances: the container and the transfer syntax (a UID, or "*" = as stored).
+
+    `transfer_syntax_given`: whether the request named it (False: the media type's default, which
+    PS3.18 §8.7.3 lets pixel data held only in lossy form escape)."""
 
     container: Container
     transfer_syntax: str
+    transfer_syntax_given: bool = True
 
 
-def _requested_syntax(accepted: AcceptedRange, *, default: str) -> str:
+def _representation(container: Container, accepted: AcceptedRange, *, default: str) -> InstancesRepresentation:
     value = accepted.parameter("transfer-syntax")
-    return value.strip() if value and value.strip() else default
+    if value and value.strip():
+        return InstancesRepresentation(container, value.strip())
+    return InstancesRepresentation(container, default, transfer_syntax_given=False)
 
 
 def instance_representations(header: str | None, *, single_part_allowed: bool) -> list[InstancesRepresentation]:
@@ -136,17 +143,15 @@ def instance_representations(header: str | None, *, single_part_allowed: bool) -
         elif essence == "multipart/related":
             part_type = (accepted.parameter("type") or DICOM).strip().lower()
             if part_type in ("*/*", "application/*"):
-                choices.append(InstancesRepresentation("multipart", _requested_syntax(accepted, default=ANY_TRANSFER_SYNTAX)))
+                choices.append(_representation("multipart", accepted, default=ANY_TRANSFER_SYNTAX))
             elif part_type == DICOM:
-                choices.append(InstancesRepresentation(
-                    "multipart", _requested_syntax(accepted, default=EXPLICIT_VR_LITTLE_ENDIAN)
-                ))
+                choices.append(_representation("multipart", accepted, default=EXPLICIT_VR_LITTLE_ENDIAN))
         elif essence == DICOM and single_part_allowed:
-            choices.append(InstancesRepresentation("single", _requested_syntax(accepted, default=EXPLICIT_VR_LITTLE_ENDIAN)))
+            choices.append(_representation("single", accepted, default=EXPLICIT_VR_LITTLE_ENDIAN))
         elif essence == "application/*" and single_part_allowed:
             choices.append(InstancesRepresentation("single", ANY_TRANSFER_SYNTAX))
         elif essence == "application/zip":
-            choices.append(InstancesRepresentation("zip", _requested_syntax(accepted, default=ANY_TRANSFER_SYNTAX)))
+            choices.append(_representation("zip", accepted, default=ANY_TRANSFER_SYNTAX))
     return choices
 
 
@@ -198,8 +203,10 @@ def _frames_for_type(part_type: str, accepted: AcceptedRange) -> list[FramesRepr
     if part_type == OCTET_STREAM:
         if syntax == ANY_TRANSFER_SYNTAX:
             return [FramesRepresentation("as_stored", label_as="octet-stream")]
-        if syntax in (None, EXPLICIT_VR_LITTLE_ENDIAN, "1.2.840.10008.1.2"):
+        if syntax in (None, EXPLICIT_VR_LITTLE_ENDIAN):
             return [FramesRepresentation("uncompressed")]
+        if syntax in WEB_FORBIDDEN_TRANSFER_SYNTAXES:
+            return []  # "shall not be used with Web Services" (PS3.18 §8.7.3)
         return [FramesRepresentation("as_stored", label_as="octet-stream", transfer_syntax=syntax)]
     if part_type == "image/*":
         return [FramesRepresentation("as_stored", stored_media_type="image/*")]

@@ -1,5 +1,5 @@
-"""DICOMweb routes under /dicomweb (PS3.18 §10: STOW-RS, QIDO-RS, WADO-RS; plus DELETE of studies
-and series). UIDs in paths are digits and dots (PS3.5 §9.1); anything else does not match (404)."""
+"""DICOMweb routes under /dicomweb (PS3.18 §10: STOW-RS, QIDO-RS, WADO-RS; §9: WADO-URI at /wado; plus
+DELETE of studies and series). UIDs in paths are digits and dots (PS3.5 §9.1); anything else does not match (404)."""
 
 from django.urls import path, register_converter
 
@@ -15,6 +15,7 @@ from apps.dicomweb.views.resources import (
     ThumbnailView,
 )
 from apps.dicomweb.views.search import InstancesSearchView, SeriesSearchView
+from apps.dicomweb.views.wado_uri import WadoUriView
 
 
 class UidConverter:
@@ -49,6 +50,7 @@ urlpatterns = [
     path("studies", StudiesView.as_view(), name="dicomweb-studies"),
     path("series", SeriesSearchView.as_view(), name="dicomweb-series-search"),
     path("instances", InstancesSearchView.as_view(), name="dicomweb-instances-search"),
+    path("wado", WadoUriView.as_view(), name="dicomweb-wado-uri"),
     path(STUDY, StudyView.as_view(), name="dicomweb-study"),
     path(f"{STUDY}/metadata", MetadataView.as_view(), name="dicomweb-study-metadata"),
     path(f"{STUDY}/rendered", RenderedView.as_view(), name="dicomweb-study-rendered"),

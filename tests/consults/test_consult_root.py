@@ -212,6 +212,27 @@ def test_a_consult_root_refuses_a_study_outside_the_consult(platform, twins):
     assert search.json() == []
 
 
+def test_wado_uri_of_a_consult_root_reads_only_the_consults_study_ps3_18_9(platform, twins):
+    from tests.consults.support import clinic_study
+
+    def wado(consult_id: str, study: str, series: str, sop: str):
+        return _radiologist(platform).get(f"{twins.root(consult_id)}/wado", params={
+            "requestType": "WADO", "studyUID": study, "seriesUID": series, "objectUID": sop,
+            "contentType": "application/dicom"})
+
+    for consult_id in _consults(twins):
+        response = wado(consult_id, twins.study, twins.series, twins.sop)
+        assert response.status_code == 200, response.text
+        assert response.content == _own_study(twins, consult_id).files[0]
+        assert response.headers["Cache-Control"] == "private, no-store"
+    other = clinic_study(platform, slices=1)  # in clinic_a's archive, but not in consult a
+    dataset = other.datasets[0]
+    outside = wado(twins.consult_a, other.study_instance_uid, str(dataset.SeriesInstanceUID),
+                   str(dataset.SOPInstanceUID))
+    assert outside.status_code == 404
+    assert outside.json()["code"] == "study_not_found"
+
+
 def test_a_consult_root_is_read_only(platform, twins):
     response = _radiologist(platform).post(f"{twins.root(twins.consult_a)}/studies", data=b"",
                                            headers={"Content-Type": 'multipart/related; type="application/dicom"'})

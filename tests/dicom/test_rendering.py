@@ -375,8 +375,8 @@ def test_a_structured_report_cannot_be_rendered():
 
 
 def test_pixel_data_the_installed_decoders_reject_cannot_be_rendered():
-    # pydicom's JPEG-lossy.dcm has a scan header libjpeg refuses (and Pillow has no 12-bit JPEG).
-    dataset = pydicom.dcmread(get_testdata_file("JPEG-lossy.dcm"))
+    # pydicom's JPEG2000-embedded-sequence-delimiter.dcm holds a codestream no decoder reads.
+    dataset = pydicom.dcmread(get_testdata_file("JPEG2000-embedded-sequence-delimiter.dcm"))
     with pytest.raises(RenderingNotPossible, match="could not be decoded"):
         render_frame(dataset, RenderOptions())
 
@@ -399,6 +399,7 @@ RENDERABLE_TEST_FILES = [
     "MR_small_jpeg_ls_lossless.dcm",
     "JPEG2000.dcm",
     "JPGExtended.dcm",
+    "JPEG-lossy.dcm",  # 12-bit JPEG Extended with a scan header libjpeg refuses: decoded by GDCM
     "JPEGLSNearLossless_16.dcm",
     "693_J2KI.dcm",
     "GDCMJ2K_TextGBR.dcm",

@@ -116,14 +116,20 @@ def instance_found(*, study_instance_uid: str, series_instance_uid: str, sop_ins
 
 def instances_retrieve_record(
     *, actor: Actor, files: list[InstanceFile], study_instance_uid: str, series_instance_uid: str | None,
-    sop_instance_uid: str | None, container: str, transfer_syntax: str,
+    sop_instance_uid: str | None, container: str, transfer_syntax: str, service: str | None = None,
 ) -> None:
-    """A retrieve of instances (PS3.18 §10.4.1.1.1), whose bytes the answer streams from storage."""
+    """A retrieve of instances (PS3.18 §10.4.1.1.1), whose bytes the answer streams from storage;
+    `service` names a transaction other than WADO-RS (``wado-uri``)."""
     patient_data_read_record(
         actor=actor, action="dicomweb.retrieve", study_instance_uid=study_instance_uid,
         series_instance_uid=series_instance_uid or "", sop_instance_uid=sop_instance_uid or "",
-        detail={"instances": len(files), "container": container, "transfer_syntax": transfer_syntax},
+        detail={"instances": len(files), "container": container, "transfer_syntax": transfer_syntax,
+                **_service(service)},
     )
+
+
+def _service(service: str | None) -> dict[str, str]:
+    return {"service": service} if service else {}
 
 
 def instance_pixel_data_read(*, actor: Actor, item: InstanceFile) -> bytes:
@@ -185,15 +191,17 @@ def bulk_data_read_record(*, actor: Actor, item: InstanceFile, tag_path: str) ->
 # --- rendered and thumbnails --------------------------------------------------------------------------------
 
 
-def rendered_read(*, actor: Actor, item: InstanceFile, options: RenderOptions) -> tuple[bytes, str]:
-    """One frame of an instance rendered (PS3.18 §10.4.1.1.3), and its ETag."""
+def rendered_read(
+    *, actor: Actor, item: InstanceFile, options: RenderOptions, service: str | None = None
+) -> tuple[bytes, str]:
+    """One frame of an instance rendered (PS3.18 §10.4.1.1.3, or WADO-URI's image/jpeg), and its ETag."""
     if options.frame_index >= item.number_of_frames:
         raise FrameNotFound(f"The instance has {item.number_of_frames} frame(s).")
     data, etag = retrieval.rendered(_storage(), item, options)
     patient_data_read_record(
         actor=actor, action="dicomweb.rendered", study_instance_uid=item.study_instance_uid,
         series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
-        detail={"frame": options.frame_index + 1},
+        detail={"frame": options.frame_index + 1, **_service(service)},
     )
     return data, etag
 

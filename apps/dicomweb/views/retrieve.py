@@ -22,25 +22,21 @@ from apps.dicom.json_model import BINARY_VRS
 from apps.dicom.multipart import new_boundary
 from apps.dicom.transcode import (
     NATIVE_TRANSFER_SYNTAXES,
+    OCTET_STREAM,
     TRANSFER_SYNTAX_MEDIA_TYPES,
     VIDEO_TRANSFER_SYNTAXES,
     FrameNotFound,
     TranscodeNotPossible,
     can_decode,
-    extract_frames,
-    number_of_frames,
-    transcode_to_explicit_vr_little_endian,
 )
 from apps.dicom.xml_model import native_dicom_xml
 from apps.dicomweb import negotiation
 from apps.dicomweb.errors import InvalidFrameList
 from apps.dicomweb.negotiation import (
-    ANY_TRANSFER_SYNTAX,
     DICOM_JSON,
     DICOM_XML,
     EXPLICIT_VR_LITTLE_ENDIAN,
     FramesRepresentation,
-    InstancesRepresentation,
     NotAcceptable,
 )
 from apps.dicomweb.responses import (
@@ -66,54 +62,49 @@ def can_transcode(transfer_syntax_uid: str) -> bool:
     )
 
 
-def _feasible(choice: InstancesRepresentation, files: list[InstanceFile]) -> bool:
-    wanted = choice.transfer_syntax
-    if wanted == ANY_TRANSFER_SYNTAX or all(item.transfer_syntax_uid == wanted for item in files):
-        return True
-    if wanted == EXPLICIT_VR_LITTLE_ENDIAN:
-        return all(item.transfer_syntax_uid == wanted or can_transcode(item.transfer_syntax_uid) for item in files)
-    return False
-
-
 def retrieve_instances(
     request: HttpRequest, actor: Actor, *, study: str, series: str | None = None, sop: str | None = None
 ) -> HttpResponseBase:
     files = reads.instances_found(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
+    storage = _storage()
     choices = negotiation.instance_representations(accepted_media(request), single_part_allowed=sop is not None)
-    chosen = next((choice for choice in choices if _feasible(choice, files)), None)
+    # Every instance's representation is decided before the first byte: a study that cannot be sent
+    # whole is a 406 now, never a 200 cut off mid-stream.
+    chosen, planned = None, None
+    for choice in choices:
+        planned = retrieval.instances_to_send(storage, files, transfer_syntax=choice.transfer_syntax,
+                                              transfer_syntax_given=choice.transfer_syntax_given)
+        if planned is not None:
+            chosen = choice
+            break
     if chosen is None and sop is not None and negotiation.accepts_instance_bulk_data(accepted_media(request)):
         return _instance_bulk_data(request, actor, files[0])
-    if chosen is None:
+    if chosen is None or planned is None:
         raise NotAcceptable(
             "None of the accepted representations can be produced: instances are sent as stored "
-            "(transfer-syntax=*) or as Explicit VR Little Endian when their pixel data can be decoded."
+            "(transfer-syntax=*) or as Explicit VR Little Endian when their pixel data can be decoded "
+            "(Implicit VR Little Endian and Explicit VR Big Endian are not used in web services)."
         )
-    storage = _storage()
     reads.instances_retrieve_record(
         actor=actor, files=files, study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop,
         container=chosen.container, transfer_syntax=chosen.transfer_syntax,
     )
-    originals = chosen.transfer_syntax == ANY_TRANSFER_SYNTAX or all(
-        item.transfer_syntax_uid == chosen.transfer_syntax for item in files
-    )
     if chosen.container == "zip":
-        return _zip_response(files, storage, transcode=not originals, study=study)
-    if originals:
+        return _zip_response(planned, storage, study=study)
+    if all(item.as_stored for item in planned):
         if chosen.container == "single":
             body, content_type, etag = original_single(files[0], storage)
         else:
             body, content_type, etag = originals_multipart(files, storage)
         return virtual_body_response(request, body, content_type, etag)
     if chosen.container == "single":
-        return HttpResponse(
-            _explicit_little_endian(storage, files[0]),
-            content_type=f"application/dicom; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}",
-        )
-    parts = [
-        (f"application/dicom; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}", _producer(storage, item)) for item in files
-    ]
-    return generated_multipart(parts, "application/dicom", boundary=new_boundary(),
-                               transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN)
+        return HttpResponse(retrieval.instance_bytes(storage, planned[0]),
+                            content_type=f"application/dicom; transfer-syntax={planned[0].transfer_syntax_uid}")
+    parts = [(f"application/dicom; transfer-syntax={item.transfer_syntax_uid}", _producer(storage, item))
+             for item in planned]
+    syntaxes = {item.transfer_syntax_uid for item in planned}
+    one_syntax = {"transfer_syntax": syntaxes.pop()} if len(syntaxes) == 1 else {}
+    return generated_multipart(parts, "application/dicom", boundary=new_boundary(), **one_syntax)
 
 
 def _instance_bulk_data(request: HttpRequest, actor: Actor, item: InstanceFile) -> HttpResponseBase:
@@ -131,22 +122,17 @@ def _instance_bulk_data(request: HttpRequest, actor: Actor, item: InstanceFile) 
     )
 
 
-def _explicit_little_endian(storage: TenantStorage, item: InstanceFile) -> bytes:
-    data = retrieval.original_bytes(storage, item)
-    if item.transfer_syntax_uid == EXPLICIT_VR_LITTLE_ENDIAN:
-        return data
-    return transcode_to_explicit_vr_little_endian(data)
+def _producer(storage: TenantStorage, item: retrieval.InstanceToSend) -> Callable[[], bytes]:
+    return lambda: retrieval.instance_bytes(storage, item)
 
 
-def _producer(storage: TenantStorage, item: InstanceFile) -> Callable[[], bytes]:
-    return lambda: _explicit_little_endian(storage, item)
-
-
-def _zip_response(files: list[InstanceFile], storage: TenantStorage, *, transcode: bool, study: str) -> HttpResponseBase:
+def _zip_response(planned: list[retrieval.InstanceToSend], storage: TenantStorage, *, study: str) -> HttpResponseBase:
     def entries() -> Iterator[tuple[str, Iterator[bytes]]]:
-        for item in files:
-            name = f"{item.study_instance_uid}/{item.series_instance_uid}/{item.sop_instance_uid}.dcm"
-            content = iter([_explicit_little_endian(storage, item)]) if transcode else retrieval.original_chunks(storage, item)
+        for item in planned:
+            instance = item.instance
+            name = f"{instance.study_instance_uid}/{instance.series_instance_uid}/{instance.sop_instance_uid}.dcm"
+            content = (retrieval.original_chunks(storage, instance) if item.as_stored
+                       else iter([retrieval.instance_bytes(storage, item)]))
             yield name, content
 
     response = StreamingHttpResponse(zip_stream(entries()), content_type="application/zip")
@@ -266,34 +252,54 @@ def _element_at(dataset: Dataset, tag_path: str) -> tuple[int, object] | None:
         return None
 
 
+def _is_hex_tag(tag_path: str) -> bool:
+    text = tag_path.strip("/")
+    return len(text) == 8 and all(character in "0123456789abcdefABCDEF" for character in text)
+
+
+def _pixel_data_parts(
+    request: HttpRequest, item: InstanceFile, instance_url: str
+) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The pixel data as its BulkDataURI serves it, negotiated like frames (PS3.18 §8.7.3.3.2, Table
+    8.7.3-4): application/octet-stream without a transfer syntax is uncompressed little endian, in
+    one part; stored compressed frames are sent one part a frame, each named by its frame's URL. A
+    frame missing from the stored pixel data fails the whole answer: never a 200 with fewer frames."""
+    if not item.has_pixels:
+        raise NotFound("No bulk data element here.")
+    choice = _frame_choice(negotiation.frame_representations(accepted_media(request)), item)
+    if choice is None:
+        raise NotAcceptable("None of the accepted media types can be produced from the pixel data, stored as "
+                            f"{item.transfer_syntax_uid}.")
+    try:
+        produced = retrieval.frames(_storage(), item, list(range(1, item.number_of_frames + 1)), choice.form)
+    except FrameNotFound as error:
+        raise retrieval.InstanceUnreadable(f"the stored pixel data is damaged: {error}") from error
+    except TranscodeNotPossible as error:
+        raise reads.PixelDataNotAvailable(str(error)) from error
+    if all(frame.media_type == OCTET_STREAM for frame in produced):
+        media_type = f"{OCTET_STREAM}; transfer-syntax={produced[0].transfer_syntax_uid}"
+        return [(media_type, b"".join(frame.data for frame in produced))], []
+    label = OCTET_STREAM if choice.label_as == "octet-stream" else None
+    parts = [(f"{label or frame.media_type}; transfer-syntax={frame.transfer_syntax_uid}", frame.data)
+             for frame in produced]
+    return parts, [f"{instance_url}/frames/{number}" for number in range(1, len(parts) + 1)]
+
+
 def bulk_data(
     request: HttpRequest, actor: Actor, *, study: str, series: str, sop: str, tag_path: str
 ) -> HttpResponseBase:
     container = negotiation.bulk_data_container(accepted_media(request))
     item = reads.instance_found(study_instance_uid=study, series_instance_uid=series, sop_instance_uid=sop)
-    dataset = retrieval.read_dataset(_storage(), item)
-    found = _element_at(dataset, tag_path)
-    if found is None:
-        raise NotFound("No bulk data element here.")
-    tag, element = found
     parts: list[tuple[str, bytes]]
     instance_url = _instance_url(request, study, series, sop)
     bulk_data_url = f"{instance_url}/bulkdata/{tag_path.strip('/')}"
     locations = [bulk_data_url]
-    if tag in PIXEL_DATA_TAGS and "/" not in tag_path.strip("/"):
-        try:
-            stored_frames = extract_frames(dataset, list(range(1, number_of_frames(dataset) + 1)))
-        except (FrameNotFound, TranscodeNotPossible) as error:
-            raise reads.PixelDataNotAvailable(str(error)) from error
-        if item.transfer_syntax_uid in NATIVE_TRANSFER_SYNTAXES:
-            parts = [(f"application/octet-stream; transfer-syntax={EXPLICIT_VR_LITTLE_ENDIAN}",
-                      b"".join(frame.data for frame in stored_frames))]
-        else:
-            parts = [(f"{frame.media_type}; transfer-syntax={frame.transfer_syntax_uid}", frame.data)
-                     for frame in stored_frames]
-            # One part a frame: each names the frame's own resource.
-            locations = [f"{instance_url}/frames/{number}" for number in range(1, len(parts) + 1)]
+    if _is_hex_tag(tag_path) and int(tag_path.strip("/"), 16) in PIXEL_DATA_TAGS:
+        parts, frame_locations = _pixel_data_parts(request, item, instance_url)
+        locations = frame_locations or locations
     else:
+        found = _element_at(retrieval.read_dataset(_storage(), item), tag_path)
+        element = found[1] if found is not None else None
         vr = getattr(element, "VR", "")
         value = getattr(element, "value", None)
         if vr not in BINARY_VRS or not isinstance(value, bytes | bytearray):
