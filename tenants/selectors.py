@@ -31,6 +31,9 @@ def tenant_for_domain(domain: str) -> Tenant | None:
     Host names are compared as DNS compares them: in any case, and with or without the trailing
     dot of a fully qualified name (RFC 4343, RFC 1034 §3.1); domains are stored lower case."""
     sql = _tenant_for_domain_sql()
+    # Usually the request's first statement: the health check the ORM's cursor would run
+    # (CONN_HEALTH_CHECKS) replaces a connection a database restart ended, instead of a 503.
+    connection.close_if_health_check_failed()
     connection.ensure_connection()
     # Driver errors become Django's (and mark the connection for a health check, as the ORM would).
     with connection.wrap_database_errors, connection.connection.cursor() as cursor:

@@ -720,9 +720,14 @@ def job_expire_if_running(*, job_id: uuid.UUID | str) -> str:
 
 
 def job_requeue_after_transient_fault(*, job_id: uuid.UUID | str, detail: str) -> bool:
-    """Put a running job back in the queue after a fault that can pass; False once attempts are used up."""
+    """Put a running job back in the queue after a fault that can pass; False once attempts are used up.
+
+    A job still `queued` met the fault before this delivery claimed it (a database out when the
+    task started): it is in the queue already, and only needs its message sent again."""
     with transaction.atomic():
         job = AIJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is not None and job.state == JobState.QUEUED:
+            return True
         if job is None or job.state != JobState.RUNNING:
             return False
         if job.attempts >= max_attempts():

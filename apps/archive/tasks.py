@@ -12,11 +12,11 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
 from django_tenants.utils import tenant_context
 
 from apps.archive import retrieval, selectors, services
 from apps.audit.services import Actor
+from apps.core.retries import DATABASE_ERRORS, OUTLAST_A_RESTART
 from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderingNotPossible
 from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES
 from apps.storage.backends import StorageUnavailable
@@ -27,12 +27,7 @@ from tenants.selectors import tenants_active
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS = (StorageUnavailable, OperationalError, ConnectionError, TimeoutError)
-
-
-# Derived work retries through a database or storage restart: waits of 1, 2, 4 … 128 s without
-# jitter (jitter drew them close to zero: the whole budget once passed in about 8 s), about 4 minutes.
-OUTLAST_A_RESTART = {"retry_backoff": True, "retry_jitter": False, "retry_backoff_max": 128, "max_retries": 8}
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (StorageUnavailable, *DATABASE_ERRORS, ConnectionError, TimeoutError)
 
 
 @shared_task(

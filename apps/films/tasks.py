@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
 from django_tenants.utils import tenant_context
 
+from apps.core.retries import DATABASE_ERRORS, OUTLAST_A_RESTART
 from apps.films import services
 from apps.storage.backends import StorageUnavailable
 from tenants.selectors import tenants_active
 
 
 @shared_task(name="apps.films.tasks.film_render_task", acks_late=True,
-             autoretry_for=(OperationalError, StorageUnavailable, ConnectionError), retry_backoff=True,
-             retry_backoff_max=300, max_retries=6)
+             autoretry_for=(*DATABASE_ERRORS, StorageUnavailable, ConnectionError), **OUTLAST_A_RESTART)
 def film_render_task(film_id: int) -> str:
     return services.film_render(film_id=film_id)
 

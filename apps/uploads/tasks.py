@@ -6,9 +6,9 @@ import uuid
 
 from celery import shared_task
 from django.conf import settings
-from django.db import OperationalError
 from django_tenants.utils import tenant_context
 
+from apps.core.retries import DATABASE_ERRORS, OUTLAST_A_RESTART
 from apps.storage.backends import StorageUnavailable
 from apps.uploads import services
 from tenants.deployment import WorkKind
@@ -17,14 +17,13 @@ from tenants.selectors import tenants_active
 
 
 @shared_task(name="apps.uploads.tasks.upload_session_process", acks_late=True,
-             autoretry_for=(OperationalError, StorageUnavailable, ConnectionError), retry_backoff=True,
-             retry_backoff_max=120, max_retries=8)
+             autoretry_for=(*DATABASE_ERRORS, StorageUnavailable, ConnectionError), **OUTLAST_A_RESTART)
 def upload_session_process(session_id: str) -> None:
     services.upload_session_process(session_id=uuid.UUID(session_id))
 
 
 @shared_task(name="apps.uploads.tasks.upload_sessions_expire", acks_late=True,
-             autoretry_for=(OperationalError, StorageUnavailable, ConnectionError), retry_backoff=True, max_retries=3)
+             autoretry_for=(*DATABASE_ERRORS, StorageUnavailable, ConnectionError), retry_backoff=True, max_retries=3)
 def upload_sessions_expire(idle_seconds: int | None = None) -> int:
     seconds = settings.UPLOAD_SESSION_IDLE_EXPIRY_SECONDS if idle_seconds is None else idle_seconds
     return services.upload_sessions_expire(idle_seconds=seconds)

@@ -10,7 +10,9 @@ seconds. It lives for one test module: its sweeps act on every tenant of the sha
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -89,12 +91,14 @@ def table_locked(platform: TestPlatform, tenant_key: str, table: str) -> Iterato
     """An ACCESS EXCLUSIVE lock on one of a tenant's tables, from a connection of the test's own: a
     task that reaches the table waits there, at a known point, until the block ends."""
     schema = platform.tenants[tenant_key].schema_name
-    with psycopg.connect(**_database_parameters()) as locker:  # type: ignore[arg-type]
+    locker = psycopg.connect(**_database_parameters())  # type: ignore[arg-type]
+    try:
         locker.execute(f'LOCK TABLE "{schema}"."{table}" IN ACCESS EXCLUSIVE MODE')
-        try:
-            yield
-        finally:
+        yield
+    finally:
+        with contextlib.suppress(psycopg.OperationalError):  # a database outage in the block ended it already
             locker.rollback()
+        locker.close()
 
 
 @contextlib.contextmanager
@@ -112,3 +116,13 @@ def database_refusing_connections() -> Iterator[None]:
         finally:
             admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
             connection.close()
+
+
+def database_out_for(seconds: float, *, worker: RunningWorker, until_retried: re.Pattern[str]) -> None:
+    """The database refuses connections for `seconds`, ending every open one (a task waiting on a
+    `table_locked` lock meets the outage mid-work); the worker must log `until_retried` within them."""
+    with database_refusing_connections():
+        began = time.monotonic()
+        wait_until(lambda: until_retried.search(worker.log()), timeout=seconds,
+                   message=f"the worker to meet the outage and log {until_retried.pattern!r}")
+        time.sleep(max(0.0, seconds - (time.monotonic() - began)))
