@@ -16,12 +16,11 @@ import logging
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from django.db import OperationalError
-from django_tenants.utils import tenant_context
 
 from apps.ai import selectors, services
 from apps.ai.external import EngineUnreachable
 from apps.storage.backends import StorageUnavailable
-from tenants.queues import current_tenant
+from tenants.context import current_tenant, tenant_entered
 from tenants.selectors import tenants_active
 
 logger = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ def ai_unclaimed_jobs_resend(older_than_seconds: float | None = None) -> int:
     jobs whose worker was lost (services.jobs_resend_lost_attempts)."""
     resent = 0
     for tenant in tenants_active():
-        with tenant_context(tenant):
+        with tenant_entered(tenant):
             resent += services.jobs_resend_unclaimed(older_than_seconds=older_than_seconds)
             resent += services.jobs_resend_lost_attempts()
     return resent

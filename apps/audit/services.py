@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent, Outcome
 from apps.core.rows import insert_row
+from tenants.context import current_tenant_or_none
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def audit_record(
     """Append one event to the current schema's audit trail and return its id (one plain INSERT:
     reads of patient data write one on every request, see apps.core.rows)."""
     actor = actor or Actor.system()
-    tenant = getattr(connection, "tenant", None)
+    tenant = current_tenant_or_none()
     slug = tenant_slug or getattr(tenant, "slug", None) or "public"
     return int(insert_row(AuditEvent, dict(
         occurred_at=timezone.now(),

@@ -19,7 +19,7 @@ from apps.audit.services import Actor
 from apps.storage import backends
 from apps.storage.backends import FilesystemObjectStore
 from apps.storage.tenant_storage import TenantStorage, storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 from tests.support.dicomweb import ct_study
 
 

@@ -25,7 +25,7 @@ from apps.consults.models import ConsultAttachment, WebhookEndpoint
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.requests import query_datetime
 from apps.storage.tenant_storage import storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 
 COORDINATOR_ROLES = services.COORDINATOR_ROLES
 READER_ROLES = frozenset({Role.RADIOLOGIST})

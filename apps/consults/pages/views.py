@@ -19,11 +19,11 @@ from apps.archive.models import Study
 from apps.archive.selectors import instances_for_retrieval
 from apps.audit.services import Actor
 from apps.consults import attachments, selectors, services
-from apps.consults.grants import consult_service_path, grant_is_live, in_tenant
+from apps.consults.grants import consult_service_path, grant_is_live
 from apps.consults.pages.forms import NewConsultForm, ReportForm
 from apps.core.errors import DomainError
+from tenants.context import current_tenant, tenant_entered
 from tenants.models import ReferralLink
-from tenants.queues import current_tenant
 
 # Window presets offered by the image panel: (label, center, width).
 WINDOW_PRESETS = [("Lung", -600, 1500), ("Mediastinum", 40, 400), ("Bone", 400, 1800), ("Brain", 40, 80),
@@ -75,7 +75,7 @@ def consult_list(request: HttpRequest) -> HttpResponse:
 def _granted_images(view: selectors.ConsultView) -> list[dict[str, Any]]:
     """Per series of the consult's studies: its instances in order, read in the clinic's schema."""
     series: dict[str, dict[str, Any]] = {}
-    with in_tenant(view.route.clinic):
+    with tenant_entered(view.route.clinic):
         for uid in view.route.study_instance_uids:
             for instance in instances_for_retrieval(study_instance_uid=uid):
                 if instance.modality in ("SR", "SEG", "KO", "PR"):
