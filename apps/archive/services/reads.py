@@ -1,6 +1,6 @@
 """The audit trail of reads: every request that shows patient data to a person is one event.
 
-DESIGN §7: who (the actor, with the client address), what (study, series, instance, or the query),
+docs/security.md "What is logged": who (the actor, with the client address), what (study, series, instance, or the query),
 when (the event time). One event per request, however many instances it returns.
 """
 
