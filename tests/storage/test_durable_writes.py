@@ -1,4 +1,5 @@
-"""Durable writes: an object the archive indexes is on disk before its index row commits (docs/architecture.md "Data path of a request").
+"""Durable writes: an object the archive indexes is on disk before its index row commits
+(docs/architecture.md "Data path of a request").
 
 The filesystem backend fsyncs each object and its folder (STORAGE_FSYNC, on by default); ingest
 writes objects without waiting, makes them durable in the background and commits the rows only once
