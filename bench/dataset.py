@@ -1,6 +1,6 @@
 """The benchmark's data set: CT, MR and DX studies written once as Part 10 files into a cache folder.
 
-At `--scale 1` it is about 3,000 instances in 26 studies, about 1.6 GB (DESIGN §6): 12 CT studies
+At `--scale 1` it is about 3,000 instances in 26 studies, about 1.6 GB (docs/benchmarks.md "Targets"): 12 CT studies
 (512×512 int16, two series each), 6 MR studies (256×256, four series each) and 8 DX studies
 (2048×2560, two or three views). A smaller scale keeps every modality and fewer, shorter series.
 

@@ -1,4 +1,5 @@
-"""DICOMweb benchmark: the platform against Orthanc + DICOMweb plugin, same client, same run (DESIGN §6).
+"""DICOMweb benchmark: the platform against Orthanc + DICOMweb plugin, same client, same run
+(docs/benchmarks.md "Targets").
 
     sudo .venv/bin/python -m bench.dicomweb                 # full: ~3,000 instances, ~1.6 GB
     sudo .venv/bin/python -m bench.dicomweb --scale 0.05    # smoke run
@@ -8,7 +9,7 @@
 One run: generate (or reuse) the data set; create a private network namespace with only loopback
 and enter it; start Orthanc and the platform (gunicorn) inside it; measure STOW-RS, QIDO-RS,
 WADO-RS, rendered frames and metadata against each peer in turn with the same client code; print a
-table (figure | platform | Orthanc | ratio | DESIGN target) and write it as JSON to bench/results/.
+table (figure | platform | Orthanc | ratio | target) and write it as JSON to bench/results/.
 Everything started is stopped, and the namespace, database and temporary folders removed, on
 success, failure and Ctrl-C. Needs root (network namespaces). See docs/benchmarks.md.
 """

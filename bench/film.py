@@ -64,15 +64,14 @@ def _setup(database_url: str, slices: int) -> tuple[Any, str, Path, dict[str, st
     import django
 
     django.setup()
-    from django_tenants.utils import tenant_context
-
     from apps.archive.services.ingest import StreamPart, instances_store
     from apps.audit.services import Actor
+    from tenants.context import tenant_entered
     from tenants.services import tenant_provision
     from tests.factories.dicom_factory import make_ct_series, to_part10_bytes
 
     tenant = tenant_provision(slug="film-bench", name="Film bench", kind="clinic", deployment="public_cloud").tenant
-    with tenant_context(tenant):
+    with tenant_entered(tenant):
         datasets = make_ct_series(slices, rows=512, columns=512, patient_id="FILM-BENCH")
         stored = instances_store(parts=[StreamPart(io.BytesIO(to_part10_bytes(d))) for d in datasets],
                                  actor=Actor.system("bench"))
@@ -81,13 +80,12 @@ def _setup(database_url: str, slices: int) -> tuple[Any, str, Path, dict[str, st
 
 
 def bench_job(tenant: Any, study_uid: str) -> dict[str, Any]:
-    from django_tenants.utils import tenant_context
-
     from apps.films.models import Film
     from apps.films.services import film_render
+    from tenants.context import tenant_entered
 
     results: dict[str, Any] = {}
-    with tenant_context(tenant):
+    with tenant_entered(tenant):
         from apps.archive.selectors import instances_for_retrieval
 
         every_image = [file.sop_instance_uid for file in instances_for_retrieval(study_instance_uid=study_uid)]
@@ -105,13 +103,13 @@ def bench_job(tenant: Any, study_uid: str) -> dict[str, Any]:
 
 def bench_page(tenant: Any, study_uid: str, env: dict[str, str]) -> dict[str, Any]:
     import requests
-    from django_tenants.utils import tenant_context
 
     from apps.audit.services import Actor
     from apps.films.models import Film
     from apps.films.services import film_link_issue
+    from tenants.context import tenant_entered
 
-    with tenant_context(tenant):
+    with tenant_entered(tenant):
         film = Film.objects.filter(layout="2x2").first()
         issued = film_link_issue(film_id=film.pk, actor=Actor.system("bench"), created_by="bench")
     port = _free_port()
@@ -149,7 +147,7 @@ def bench_page(tenant: Any, study_uid: str, env: dict[str, str]) -> dict[str, An
         cold_first = page_and_first_sheet()
         warm_first = statistics.median(page_and_first_sheet() for _ in range(20))
         middle = None
-        with tenant_context(tenant):
+        with tenant_entered(tenant):
             from apps.archive.selectors import instances_for_retrieval
 
             middle = len(instances_for_retrieval(study_instance_uid=study_uid)) // 2

@@ -13,7 +13,7 @@ import psutil
 
 from bench.processes import tree_rss_bytes
 
-MEGABYTE = 1_000_000  # throughput in MB/s uses decimal megabytes, like DESIGN §6
+MEGABYTE = 1_000_000  # throughput in MB/s uses decimal megabytes, like docs/benchmarks.md
 MEBIBYTE = 1024 * 1024  # memory in MiB
 
 

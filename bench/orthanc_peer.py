@@ -1,4 +1,5 @@
-"""Orthanc with its DICOMweb plugin, as the benchmark's reference peer (DESIGN §6 and §9).
+"""Orthanc with its DICOMweb plugin, as the benchmark's reference peer (docs/benchmarks.md
+"What runs where").
 
 Debian 12 packages `orthanc` (1.10.x) and `orthanc-dicomweb` (1.7), started with a configuration of
 our own: a temporary storage folder, the default SQLite index, the DICOMweb plugin at /dicom-web,

@@ -136,7 +136,7 @@ class QueryType:
 
 
 def query_types(dataset: BenchDataset) -> list[QueryType]:
-    """The five QIDO study queries of DESIGN §6, with the answers the data set says they must give."""
+    """The five QIDO study queries of docs/benchmarks.md "Targets", with the answers the data set says they must give."""
     patients = sorted({study.patient_id for study in dataset.studies})
     modalities = sorted({modality for study in dataset.studies for modality in study.modalities})
     limit = int(QUERY_LIMIT)

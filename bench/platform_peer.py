@@ -12,7 +12,7 @@ client:
 - Objects go to a temporary folder (`STORAGE_BACKEND=filesystem`, `STORAGE_ROOT`).
 - gunicorn serves `config.wsgi:application` with production settings (DEBUG off) on 127.0.0.1:8000.
 
-The tenant is provisioned exactly as DESIGN §4 says an operator does it: `migrate_schemas --shared`,
+The tenant is provisioned exactly as an operator does it (docs/operations.md "Provisioning"): `migrate_schemas --shared`,
 `provision_tenant --kind clinic --deployment dedicated_cloud` (no plan, so no quota applies) and
 `issue_token --role technologist`.
 """

@@ -1,4 +1,5 @@
-"""Tenant provisioning time: one tenant at a time, N tenants in a row (DESIGN §6: ≤ 5 s each, linear).
+"""Tenant provisioning time: one tenant at a time, N tenants in a row (docs/benchmarks.md "Targets": ≤ 5 s each,
+linear).
 
 Runs the real service (`tenants.services.tenant_provision`: template clone, domain, storage, first
 admin with a hashed password, audit rows) against PostgreSQL, with filesystem storage in a temporary

@@ -1,7 +1,7 @@
 """Render latency of one 512x512 CT slice (WADO-RS /rendered and /thumbnail), on one core.
 
 Each sample starts from the Part 10 bytes as storage returns them (parse + decode + VOI + resize +
-encode), over distinct slices so nothing is reused between samples. The target (DESIGN §6) is a p95
+encode), over distinct slices so nothing is reused between samples. The target (docs/benchmarks.md "Targets") is a p95
 of at most 20 ms for the JPEG case. Run from the repository root:
 
     .venv/bin/python -m bench.render [--iterations 300] [--slices 40]

@@ -1,7 +1,7 @@
 """Figures from phase summaries: the table printed at the end of a run and the JSON written beside it.
 
-Each figure has a value for the platform and for Orthanc, the ratio platform ÷ Orthanc, the DESIGN §6
-target and whether this run met it. A figure whose answers were wrong (failed stores, wrong result
+Each figure has a value for the platform and for Orthanc, the ratio platform ÷ Orthanc, its target
+(docs/benchmarks.md "Targets") and whether this run met it. A figure whose answers were wrong (failed stores, wrong result
 counts, non-JPEG renders) is marked with "!" and not judged: a fast wrong answer is not a result.
 """
 
@@ -143,7 +143,7 @@ def _cell(figure: Figure, peer: str) -> str:
 
 
 def table(figures: list[Figure], *, qido_scale: bool) -> str:
-    header = ["figure", "unit", "platform", "Orthanc", "ratio", "DESIGN target", "met"]
+    header = ["figure", "unit", "platform", "Orthanc", "ratio", "target", "met"]
     rows = [header]
     for figure in figures:
         ratio = figure.ratio
@@ -167,7 +167,7 @@ def table(figures: list[Figure], *, qido_scale: bool) -> str:
 
 
 def markdown_table(figures: list[Figure], *, qido_scale: bool) -> str:
-    lines = ["| figure | unit | platform | Orthanc | ratio | DESIGN target | met |", "|---|---|---|---|---|---|---|"]
+    lines = ["| figure | unit | platform | Orthanc | ratio | target | met |", "|---|---|---|---|---|---|---|"]
     for figure in figures:
         ratio = figure.ratio
         lines.append(

@@ -1,6 +1,6 @@
 """Where the embedded default (no PostgreSQL, Redis or S3 configured) keeps its state.
 
-Settings and the launcher (`python -m config.launcher`) both read these paths, so a `manage.py`
+Settings and the launcher (`python -m launcher`) both read these paths, so a `manage.py`
 command run beside a running launcher finds the same database socket and broker socket.
 """
 

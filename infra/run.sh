@@ -6,4 +6,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/venv.sh
-exec .venv/bin/python -m config.launcher "$@"
+exec .venv/bin/python -m launcher "$@"

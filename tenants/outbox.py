@@ -25,10 +25,10 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError, close_old_connections, connection, transaction
 from django.db.models import F
 from django.utils import timezone
-from django_tenants.utils import schema_context
 from kombu import Exchange, Queue
 from kombu.exceptions import KombuError
 
+from tenants.context import public_entered
 from tenants.models import OutboxTask
 
 logger = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def outbox_relay_once(*, now: datetime | None = None, batch_size: int | None = N
     """
     now = now or timezone.now()
     sent = failed = 0
-    with schema_context("public"), transaction.atomic():
+    with public_entered(), transaction.atomic():
         rows = list(
             OutboxTask.objects.select_for_update(skip_locked=True)
             .filter(sent_at__isnull=True, next_attempt_at__lte=now)
@@ -190,7 +190,7 @@ def outbox_relay_once(*, now: datetime | None = None, batch_size: int | None = N
 def outbox_sent_prune(*, now: datetime | None = None, limit: int = 10_000) -> int:
     """Remove rows sent more than OUTBOX_KEEP_SENT_HOURS ago (kept that long to be looked at)."""
     cutoff = (now or timezone.now()) - timedelta(hours=settings.OUTBOX_KEEP_SENT_HOURS)
-    with schema_context("public"):
+    with public_entered():
         old = OutboxTask.objects.filter(sent_at__lt=cutoff).order_by("sent_at").values_list("pk", flat=True)[:limit]
         deleted, _ = OutboxTask.objects.filter(pk__in=list(old)).delete()
     return deleted

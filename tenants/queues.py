@@ -12,7 +12,6 @@ from typing import Any
 from celery import current_app
 from celery.result import AsyncResult
 
-from tenants.connection import tenant_connection
 from tenants.deployment import WorkKind, policy_for
 from tenants.models import Tenant
 from tenants.outbox import outbox_task_add
@@ -72,10 +71,3 @@ def enqueue_for_every_active_tenant(task: str, *, work: WorkKind) -> int:
     for tenant in tenants:
         enqueue(task, tenant=tenant, work=work)
     return len(tenants)
-
-
-def current_tenant() -> Tenant:
-    tenant = tenant_connection().tenant
-    if not isinstance(tenant, Tenant):
-        tenant = Tenant.objects.get(schema_name=tenant_connection().schema_name)
-    return tenant

@@ -17,13 +17,13 @@ from django.conf import settings
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.db.migrations.loader import MigrationLoader
-from django_tenants.utils import get_public_schema_name, schema_context, schema_exists
+from django_tenants.utils import get_public_schema_name, schema_exists
 
 from apps.accounts.roles import admin_role_for_kind
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
-from tenants.connection import tenant_connection
+from tenants.context import public_entered, tenant_entered
 from tenants.deployment import default_deployment_for_kind
 from tenants.models import (
     SLUG_PATTERN,
@@ -119,13 +119,14 @@ def template_schema_ensure() -> None:
             with connection.cursor() as cursor:
                 cursor.execute(f'CREATE SCHEMA "{template}"')
         logger.info("Migrating template schema %s", template)
-        call_command("migrate_schemas", tenant=True, schema_name=template, interactive=False, verbosity=0)
-        tenant_connection().set_schema_to_public()
+        with public_entered():  # migrate_schemas leaves the connection in the schema it migrated
+            call_command("migrate_schemas", tenant=True, schema_name=template, interactive=False, verbosity=0)
     finally:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [TEMPLATE_LOCK_KEY])
 
 
+@public_entered()
 def tenant_provision(
     *,
     slug: str,
@@ -139,7 +140,6 @@ def tenant_provision(
     storage_bucket: str = "",
     actor: Actor | None = None,
 ) -> ProvisionedTenant:
-    tenant_connection().set_schema_to_public()
     deployment = deployment or default_deployment_for_kind(kind)
     domain = (domain or default_domain_for_slug(slug)).lower()
     _validate_new_tenant(slug=slug, kind=kind, deployment=deployment, domain=domain)
@@ -162,21 +162,18 @@ def tenant_provision(
             if not schema_clone_from_template(template=settings.TENANT_BASE_SCHEMA, schema=tenant.schema_name):
                 tenant.create_schema(check_if_exists=False, verbosity=0)
             Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
-            with schema_context(tenant.schema_name):
-                tenant_connection().tenant = tenant  # so audit rows name the tenant
+            with tenant_entered(tenant):
                 from apps.accounts.services import user_create
 
                 user_create(
                     username=admin_username, role=admin_role_for_kind(kind), password=admin_password, actor=actor
                 )
                 audit_record(action="tenant.provision", actor=actor, object_type="tenant", object_id=slug)
-            tenant_connection().set_schema_to_public()
             audit_record(
                 action="tenant.provision", actor=actor, object_type="tenant", object_id=slug,
                 detail={"kind": kind, "deployment": deployment, "domain": domain}, tenant_slug="public",
             )
     except BaseException:
-        tenant_connection().set_schema_to_public()
         # The database rolled back; undo what storage holds for this tenant too.
         try:
             storage.delete_everything()
@@ -196,8 +193,8 @@ def _tenant_by_slug(slug: str, *, for_update: bool = False) -> Tenant:
     return tenant
 
 
+@public_entered()
 def tenant_suspend(*, slug: str, reason: str = "", actor: Actor | None = None) -> Tenant:
-    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         tenant = _tenant_by_slug(slug, for_update=True)
         tenant.status = TenantStatus.SUSPENDED
@@ -210,8 +207,8 @@ def tenant_suspend(*, slug: str, reason: str = "", actor: Actor | None = None) -
     return tenant
 
 
+@public_entered()
 def tenant_activate(*, slug: str, actor: Actor | None = None) -> Tenant:
-    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         tenant = _tenant_by_slug(slug, for_update=True)
         tenant.status = TenantStatus.ACTIVE
@@ -221,9 +218,9 @@ def tenant_activate(*, slug: str, actor: Actor | None = None) -> Tenant:
     return tenant
 
 
+@public_entered()
 def tenant_delete(*, slug: str, actor: Actor | None = None) -> None:
     """Delete a suspended tenant: its schema, its domains, its links and every stored object."""
-    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         tenant = _tenant_by_slug(slug, for_update=True)
         if tenant.status != TenantStatus.SUSPENDED:
@@ -235,10 +232,10 @@ def tenant_delete(*, slug: str, actor: Actor | None = None) -> None:
     storage.delete_everything()
 
 
+@public_entered()
 def referral_link_create(
     *, clinic_slug: str, hospital_slug: str, sla_minutes: dict[str, int] | None = None, actor: Actor | None = None
 ) -> ReferralLink:
-    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         clinic = _tenant_by_slug(clinic_slug)
         hospital = _tenant_by_slug(hospital_slug)
@@ -254,8 +251,8 @@ def referral_link_create(
     return link
 
 
+@public_entered()
 def referral_link_deactivate(*, link_id: int, actor: Actor | None = None) -> ReferralLink:
-    tenant_connection().set_schema_to_public()
     with transaction.atomic():
         link = ReferralLink.objects.select_for_update().filter(pk=link_id).first()
         if link is None:

@@ -86,14 +86,11 @@ def _ensure_tenant(key: str, spec: dict[str, Any]) -> Any:
 
 
 def _token_for(tenant: Any, username: str, role: str) -> str:
-    from django.db import connection
-    from django_tenants.utils import schema_context
-
     from apps.accounts.models import User
     from apps.accounts.services import token_issue, user_create
+    from tenants.context import tenant_entered
 
-    with schema_context(tenant.schema_name):
-        connection.tenant = tenant
+    with tenant_entered(tenant):
         user = User.objects.filter(username=username).first() or user_create(
             username=username, role=role, password="correct-horse-battery"
         )
@@ -102,18 +99,17 @@ def _token_for(tenant: Any, username: str, role: str) -> str:
 
 @pytest.fixture(scope="session")
 def platform(django_db_setup: Any, django_db_blocker: Any, s3_endpoint: str) -> Iterator[TestPlatform]:
-    from django.db import connection
     from pytest_django.live_server_helper import LiveServer
 
     from apps.accounts.models import User
     from apps.accounts.services import token_issue, user_create
     from apps.storage.backends import store_for_bucket
+    from tenants.context import public_entered
     from tenants.services import referral_link_create
 
     settings.ALLOWED_HOSTS = ["*"]
     redis.Redis.from_url(settings.CELERY_BROKER_URL).flushdb()  # no stale messages from an earlier run
-    with django_db_blocker.unblock():
-        connection.set_schema_to_public()
+    with django_db_blocker.unblock(), public_entered():
         store_for_bucket(bucket=settings.S3_BUCKET).ensure_container()
         tenants = {key: _ensure_tenant(key, spec) for key, spec in TENANT_SPECS.items()}
         referral_link_create(clinic_slug=tenants["clinic_a"].slug, hospital_slug=tenants["hospital_b"].slug)
@@ -122,7 +118,6 @@ def platform(django_db_setup: Any, django_db_blocker: Any, s3_endpoint: str) -> 
             for key, tenant in tenants.items()
             for role in ROLES_BY_KIND[tenant.kind]
         }
-        connection.set_schema_to_public()
         operator = User.objects.filter(username="operator-user").first() or user_create(
             username="operator-user", role="operator"
         )

@@ -17,11 +17,11 @@ from apps.accounts.selectors import token_with_user
 from apps.accounts.tokens import display_prefix, hash_token, new_token_secret
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
-from tenants.connection import tenant_connection
+from tenants.context import current_tenant_or_none
 
 
 def current_tenant_kind() -> str:
-    tenant = tenant_connection().tenant
+    tenant = current_tenant_or_none()
     return getattr(tenant, "kind", "") or "public"
 
 

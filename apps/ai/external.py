@@ -54,8 +54,8 @@ from apps.archive.services.deletion import series_delete
 from apps.audit.models import AuditEvent, Outcome
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
+from tenants.context import current_tenant
 from tenants.models import Tenant
-from tenants.queues import current_tenant
 
 # Time to connect to the vendor, and to wait for its answer to the job POST (not for the job).
 DISPATCH_TIMEOUT_SECONDS = (5.0, 30.0)

@@ -50,10 +50,10 @@ from apps.audit.models import Outcome
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound, StudyNotFound
 from apps.storage.tenant_storage import storage_for
-from tenants.connection import tenant_connection
+from tenants.context import current_schema_name, current_tenant
 from tenants.deployment import WorkKind, policy_for
 from tenants.models import Tenant
-from tenants.queues import current_tenant, enqueue
+from tenants.queues import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -281,7 +281,7 @@ class JobStart:
 def _advisory_lock(name: str) -> None:
     """A transaction-scoped lock on `name` within this tenant's schema (serialises check-then-create)."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{tenant_connection().schema_name}:{name}"])
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"{current_schema_name()}:{name}"])
 
 
 def _check_study_accepted(descriptor: EngineDescriptor, study_instance_uid: str) -> None:

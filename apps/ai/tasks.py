@@ -16,7 +16,6 @@ import logging
 
 from celery import Task, shared_task
 from celery.exceptions import SoftTimeLimitExceeded
-from django_tenants.utils import tenant_context
 
 from apps.ai import selectors, services
 from apps.ai.external import EngineUnreachable
@@ -26,7 +25,7 @@ from apps.core.retries import (
     OUTLAST_A_RESTART_RETRIES,
 )
 from apps.storage.backends import StorageUnavailable
-from tenants.queues import current_tenant
+from tenants.context import current_tenant, tenant_entered
 from tenants.selectors import tenants_active
 
 logger = logging.getLogger(__name__)
@@ -77,7 +76,7 @@ def ai_unclaimed_jobs_resend(older_than_seconds: float | None = None) -> int:
     jobs whose worker was lost (services.jobs_resend_lost_attempts)."""
     resent = 0
     for tenant in tenants_active():
-        with tenant_context(tenant):
+        with tenant_entered(tenant):
             resent += services.jobs_resend_unclaimed(older_than_seconds=older_than_seconds)
             resent += services.jobs_resend_lost_attempts()
     return resent

@@ -50,7 +50,7 @@ from apps.dicom.transcode import (
 )
 from apps.storage.backends import ObjectNotFound, StorageUnavailable
 from apps.storage.tenant_storage import TenantStorage
-from tenants.connection import tenant_connection
+from tenants.context import current_schema_name
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +106,7 @@ _multiframe_memory = _ByteLru(settings.RENDERED_MEMORY_CACHE_BYTES)
 
 def _memory_key(relative_key: str) -> tuple[str, str]:
     # Relative keys repeat across tenants (the same UIDs may exist in two tenants): add the schema.
-    return (tenant_connection().schema_name, relative_key)
+    return (current_schema_name(), relative_key)
 
 
 # --- originals ---------------------------------------------------------------------------------------------
@@ -313,8 +313,9 @@ def _record_entry(instance: InstanceFile, key: str, size: int) -> None:
     if total is not None and total > cap and total - size <= cap:
         # This write took the cache over its cap: evict in the background (the periodic sweep
         # catches any other case, a message lost to a broker outage included).
+        from tenants.context import current_tenant
         from tenants.deployment import WorkKind
-        from tenants.queues import current_tenant, enqueue
+        from tenants.queues import enqueue
 
         try:
             enqueue("apps.archive.tasks.rendered_cache_evict", tenant=current_tenant(), work=WorkKind.INGEST)

@@ -11,8 +11,9 @@ from django.conf import settings
 
 from apps.archive.events import StudyStable, on_study_stable
 from apps.archive.models import Series
+from tenants.context import current_tenant
 from tenants.deployment import WorkKind
-from tenants.queues import current_tenant, enqueue_on_commit
+from tenants.queues import enqueue_on_commit
 
 
 @on_study_stable("archive.thumbnails")

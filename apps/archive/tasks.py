@@ -12,7 +12,6 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
-from django_tenants.utils import tenant_context
 
 from apps.archive import retrieval, selectors, services
 from apps.audit.services import Actor
@@ -21,8 +20,9 @@ from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderingNotPossible
 from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES
 from apps.storage.backends import StorageUnavailable
 from apps.storage.tenant_storage import storage_for
+from tenants.context import current_tenant, tenant_entered
 from tenants.deployment import WorkKind
-from tenants.queues import current_tenant, enqueue, enqueue_for_every_active_tenant
+from tenants.queues import enqueue, enqueue_for_every_active_tenant
 from tenants.selectors import tenants_active
 
 logger = logging.getLogger(__name__)
@@ -135,7 +135,7 @@ def stable_studies_dispatch(stable_after_seconds: int | None = None) -> int:
     seconds = settings.STUDY_STABLE_SECONDS if stable_after_seconds is None else stable_after_seconds
     queued = 0
     for tenant in tenants_active():
-        with tenant_context(tenant):
+        with tenant_entered(tenant):
             due = services.studies_due_for_stability(stable_after_seconds=seconds)
         if due:
             enqueue(studies_mark_stable.name, tenant=tenant, work=WorkKind.INGEST, kwargs={"stable_after_seconds": seconds})
@@ -156,7 +156,7 @@ def rendered_cache_evict_dispatch() -> int:
     cap = settings.RENDERED_CACHE_MAX_BYTES_PER_TENANT
     queued = 0
     for tenant in tenants_active():
-        with tenant_context(tenant):
+        with tenant_entered(tenant):
             over = selectors.storage_usage().rendered_cache_bytes > cap
         if over:
             enqueue(rendered_cache_evict.name, tenant=tenant, work=WorkKind.INGEST)

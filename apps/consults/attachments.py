@@ -18,14 +18,14 @@ from django.db import transaction
 
 from apps.audit.services import Actor, audit_record
 from apps.consult_routing.models import ConsultRoute, ConsultState
-from apps.consults.grants import grant_is_live, in_tenant
+from apps.consults.grants import grant_is_live
 from apps.consults.models import AttachmentKind, ConsultAttachment
 from apps.consults.permissions import COORDINATOR_ROLES
 from apps.consults.services import ConsultNotFound
 from apps.consults.state_machine import CLOSED_STATES
 from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant, tenant_entered
 
 PDF_MAGIC = b"%PDF-"
 
@@ -95,7 +95,7 @@ def consult_attachment_add(
             detail = {"attachment": attachment.pk, "kind": kind, "bytes": len(data)}
             audit_record(action="consult.attachment_add", actor=actor, object_type="consult", object_id=route.pk,
                          detail=detail)
-            with in_tenant(route.hospital):
+            with tenant_entered(route.hospital):
                 audit_record(action="consult.attachment_add", actor=actor, object_type="consult",
                              object_id=route.pk, detail=detail)
     except Exception:
@@ -126,7 +126,7 @@ def _readable_route(route_id: uuid.UUID | str, *, reader_role: str) -> ConsultRo
 
 def consult_attachments(*, route_id: uuid.UUID | str, reader_role: str) -> list[ConsultAttachment]:
     route = _readable_route(route_id, reader_role=reader_role)
-    with in_tenant(route.clinic):
+    with tenant_entered(route.clinic):
         return list(ConsultAttachment.objects.filter(route_id=route.pk).order_by("created_at", "pk"))
 
 
@@ -135,7 +135,7 @@ def consult_attachment_read(
 ) -> tuple[ConsultAttachment, bytes]:
     route = _readable_route(route_id, reader_role=reader_role)
     reader = current_tenant()
-    with in_tenant(route.clinic):
+    with tenant_entered(route.clinic):
         attachment = ConsultAttachment.objects.filter(route_id=route.pk, pk=attachment_id).first()
         if attachment is None:
             raise NotFound("No such attachment.", code="attachment_not_found")

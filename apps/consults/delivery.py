@@ -33,7 +33,7 @@ from apps.archive.services.ingest import StreamPart, instances_store
 from apps.audit.services import Actor, audit_record
 from apps.consult_routing.models import ConsultRoute, ConsultState
 from apps.consults.events import ConsultDelivered, ReportSnapshot, consult_delivered_subscribers
-from apps.consults.grants import grant_grace, in_tenant
+from apps.consults.grants import grant_grace
 from apps.consults.models import ClinicConsult
 from apps.consults.notifications import users_email_on_commit
 from apps.consults.report_pdf import ReportDocument, report_pdf_bytes
@@ -42,7 +42,7 @@ from apps.consults.state_machine import next_state
 from apps.core.errors import DomainError
 from apps.dicom.report_sr import SignedReport, build_report_sr, report_sr_bytes
 from apps.storage.tenant_storage import storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant, tenant_entered
 
 DELIVERY_ACTOR = Actor.system("consult-delivery")
 
@@ -151,7 +151,7 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
         for _, subscriber in consult_delivered_subscribers():
             subscriber(event)
         consult_event_emit(route, action="deliver", previous_state=before)
-    with transaction.atomic(), in_tenant(route.hospital):
+    with transaction.atomic(), tenant_entered(route.hospital):
         audit_record(action="consult.deliver", actor=DELIVERY_ACTOR, object_type="consult", object_id=route.pk,
                      detail=detail)
     users_email_on_commit(route.clinic, subject=f"Consult report from {route.hospital.name}",
@@ -210,7 +210,7 @@ def consult_delivery_failure_record(*, route_id: uuid.UUID | str, reason: str) -
                  f"{route.hospital.name} has been told and can send it again.",
             roles=_CLINIC_DELIVERY_ROLES, usernames=(requested_by,) if requested_by else (),
         )
-    with transaction.atomic(), in_tenant(route.hospital):
+    with transaction.atomic(), tenant_entered(route.hospital):
         audit_record(action="consult.delivery_failed", actor=DELIVERY_ACTOR, object_type="consult",
                      object_id=route.pk, detail=detail)
         users_email_on_commit(

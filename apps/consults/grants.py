@@ -22,14 +22,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_tenants.utils import tenant_context
 
 from apps.audit.services import Actor, audit_record
 from apps.consult_routing.models import ConsultRoute
 from apps.consults.state_machine import GRANT_STATES
 from apps.core.errors import NotFound, StudyNotFound
+from tenants.context import current_tenant, tenant_entered
 from tenants.models import Tenant, TenantStatus
-from tenants.queues import current_tenant
 
 
 class ConsultGrantNotFound(NotFound):
@@ -50,13 +49,6 @@ class ConsultGrant:
 
 def grant_grace() -> timedelta:
     return timedelta(seconds=settings.CONSULT_GRANT_GRACE_SECONDS)
-
-
-@contextmanager
-def in_tenant(tenant: Tenant) -> Iterator[None]:
-    """Run the block in `tenant`'s schema (and give the previous tenant back afterwards)."""
-    with tenant_context(tenant):
-        yield
 
 
 def consult_service_path(consult_id: uuid.UUID | str) -> str:
@@ -105,10 +97,10 @@ def consult_read_through_grant(
     with transaction.atomic():
         audit_record(action="consult.grant_read", actor=actor, object_type="consult", object_id=grant.route.pk,
                      detail=detail)
-        with in_tenant(grant.clinic):
+        with tenant_entered(grant.clinic):
             audit_record(action="consult.grant_read", actor=actor, object_type="consult",
                          object_id=grant.route.pk, detail=detail)
-    with in_tenant(grant.clinic):
+    with tenant_entered(grant.clinic):
         yield grant
 
 
@@ -121,7 +113,7 @@ def chunks_in_tenant(tenant: Tenant, chunks: Iterator[bytes]) -> Iterator[bytes]
     """
     iterator = iter(chunks)
     while True:
-        with in_tenant(tenant):
+        with tenant_entered(tenant):
             chunk = next(iterator, None)
         if chunk is None:
             return

@@ -6,7 +6,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from apps.accounts.models import User
-from apps.consults.grants import in_tenant
+from tenants.context import tenant_entered
 from tenants.models import Tenant
 
 
@@ -14,7 +14,7 @@ def users_email_on_commit(
     tenant: Tenant, *, subject: str, body: str, roles: frozenset[str] = frozenset(), usernames: tuple[str, ...] = ()
 ) -> None:
     """Email the active users of `tenant` holding one of `roles` (or named), once the transaction commits."""
-    with in_tenant(tenant):
+    with tenant_entered(tenant):
         users = list(User.objects.filter(is_active=True).exclude(email=""))
     recipients = sorted({user.email for user in users if user.role in roles or user.username in usernames})
     if recipients:

@@ -12,9 +12,9 @@ from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q,
 
 from apps.ai.selectors import triage_flags_for_studies
 from apps.consult_routing.models import ConsultRoute, ConsultState
-from apps.consults.grants import in_tenant
 from apps.consults.models import ClinicConsult, HospitalConsult, ReportVersion
 from apps.consults.services import ConsultNotFound
+from tenants.context import tenant_entered
 from tenants.models import Tenant
 
 
@@ -81,7 +81,7 @@ def _triage_by_route(routes: list[ConsultRoute]) -> dict[uuid.UUID, dict[str, An
         by_clinic[route.clinic_id].append(route)
     result: dict[uuid.UUID, dict[str, Any]] = {}
     for clinic_routes in by_clinic.values():
-        with in_tenant(clinic_routes[0].clinic):
+        with tenant_entered(clinic_routes[0].clinic):
             flags = triage_flags_for_studies({uid for route in clinic_routes for uid in route.study_instance_uids})
         for route in clinic_routes:
             found = [flags[uid] for uid in route.study_instance_uids if uid in flags]

@@ -23,15 +23,16 @@ from apps.accounts.roles import Role
 from apps.archive.models import Study
 from apps.audit.services import Actor, audit_record
 from apps.consult_routing.models import PRIORITY_RANK, ConsultRoute, ConsultState, Priority
-from apps.consults.grants import grant_grace, in_tenant
+from apps.consults.grants import grant_grace
 from apps.consults.models import ClinicConsult, HospitalConsult, ReportKind, ReportVersion
 from apps.consults.notifications import users_email_on_commit
 from apps.consults.permissions import COORDINATOR_ROLES
 from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES, InvalidTransition, next_state
 from apps.consults.webhooks import webhooks_emit
 from apps.core.errors import Forbidden, InvalidInput, NotFound, StudyNotFound
+from tenants.context import current_tenant, tenant_entered
 from tenants.models import ReferralLink, TenantKind, TenantStatus
-from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
+from tenants.queues import WorkKind, enqueue_on_commit
 
 
 class ConsultNotFound(NotFound):
@@ -86,7 +87,7 @@ def _move(route: ConsultRoute, action: str, *, actor: Actor, detail: dict[str, A
     here = current_tenant()
     other = route.hospital if here.pk == route.clinic_id else route.clinic
     if also_audit_other_side:
-        with in_tenant(other):
+        with tenant_entered(other):
             audit_record(action=f"consult.{action}", actor=actor, object_type="consult", object_id=route.pk,
                          detail={**payload, "by_tenant": here.slug})
     consult_event_emit(route, action=action, previous_state=before)
@@ -100,7 +101,7 @@ def consult_event_emit(route: ConsultRoute, *, action: str, previous_state: str)
     for tenant in (route.clinic, route.hospital):
         if tenant.pk == route.hospital_id and route.submitted_at is None:
             continue
-        with in_tenant(tenant):
+        with tenant_entered(tenant):
             webhooks_emit(event=f"consult.{route.state}", payload=event)
 
 
@@ -187,7 +188,7 @@ def consult_submit(*, route_id: uuid.UUID | str, actor: Actor) -> ConsultRoute:
             "patient_id": study.patient_id,
         } for study in studies],
     }
-    with in_tenant(route.hospital):
+    with tenant_entered(route.hospital):
         HospitalConsult.objects.update_or_create(route_id=route.pk, defaults={
             "clinic_slug": route.clinic.slug, "clinic_name": route.clinic.name,
             "clinical_question": request.clinical_question, "relevant_history": request.relevant_history,
@@ -236,7 +237,7 @@ def consult_reject(*, route_id: uuid.UUID | str, actor: Actor, reason: str) -> C
     route = _locked_route(route_id, side="hospital")
     _move(route, "reject", actor=actor, detail={"reason": reason}, also_audit_other_side=True)
     HospitalConsult.objects.filter(route_id=route.pk).update(reject_reason=reason)
-    with in_tenant(route.clinic):
+    with tenant_entered(route.clinic):
         ClinicConsult.objects.filter(route_id=route.pk).update(reject_reason=reason)
     return route
 
@@ -259,7 +260,7 @@ def consult_return_for_info(
     route.claimed_by = ""
     _move(route, "return_for_info", actor=actor, detail={"question": question}, also_audit_other_side=True)
     HospitalConsult.objects.filter(route_id=route.pk).update(return_question=question)
-    with in_tenant(route.clinic):
+    with tenant_entered(route.clinic):
         ClinicConsult.objects.filter(route_id=route.pk).update(hospital_question=question)
     return route
 
@@ -342,7 +343,7 @@ def _sign(route: ConsultRoute, version: ReportVersion, radiologist: str) -> None
     version.save()
     route.report_version = version.version
     snapshot = _report_snapshot(route, version)
-    with in_tenant(route.clinic):
+    with tenant_entered(route.clinic):
         ClinicConsult.objects.filter(route_id=route.pk).update(report=snapshot, report_version=version.version)
         audit_record(action="consult.report_received", actor=Actor.system("consults"), object_type="consult",
                      object_id=route.pk, detail={"version": version.version, "sha256": version.content_sha256})
@@ -375,7 +376,7 @@ def consult_delivery_retry(*, route_id: uuid.UUID | str, actor: Actor) -> Consul
     detail = {"state": route.state, "version": route.report_version, "previous_failure": previous_failure}
     audit_record(action="consult.delivery_retry", actor=actor, object_type="consult", object_id=route.pk,
                  detail=detail)
-    with in_tenant(route.clinic):
+    with tenant_entered(route.clinic):
         audit_record(action="consult.delivery_retry", actor=actor, object_type="consult", object_id=route.pk,
                      detail={**detail, "by_tenant": route.hospital.slug})
     enqueue_on_commit("apps.consults.tasks.consult_deliver_task", tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
@@ -425,7 +426,7 @@ def consults_escalate_overdue() -> int:
             route.save(update_fields=["escalated_at", "updated_at"])
             detail = {"state": route.state, "priority": route.priority, "sla_due_at": str(route.sla_due_at)}
             for tenant in (route.hospital, route.clinic):
-                with in_tenant(tenant):
+                with tenant_entered(tenant):
                     audit_record(action="consult.escalate", actor=Actor.system("sla"), object_type="consult",
                                  object_id=route.pk, detail=detail)
             users_email_on_commit(route.hospital, roles=frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN}),

@@ -35,7 +35,8 @@ from apps.consults.webhook_transport import (
     status_error_class,
 )
 from apps.core.errors import InvalidInput
-from tenants.queues import WorkKind, current_tenant, enqueue, enqueue_on_commit
+from tenants.context import current_tenant
+from tenants.queues import WorkKind, enqueue, enqueue_on_commit
 
 SIGNATURE_HEADER = "X-Imaging-Cloud-Signature"
 TIMESTAMP_HEADER = "X-Imaging-Cloud-Timestamp"

@@ -23,7 +23,6 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.csrf import csrf_protect
-from django_tenants.utils import tenant_context
 from pydicom.fileset import FileSet
 
 from apps.archive.retrieval import original_bytes, rendered
@@ -43,6 +42,7 @@ from apps.films.services import (
     film_link_resolve,
 )
 from apps.storage.tenant_storage import TenantStorage, storage_for
+from tenants.context import tenant_entered
 
 SESSION_KEY = "film_links"
 NO_STORE = "private, no-store"
@@ -95,7 +95,7 @@ def film_access(view: FilmView) -> FilmView:
             return _invalid(request)
         if not _session_grants(request, link):
             return _private(HttpResponse(status=403))
-        with tenant_context(link.tenant):
+        with tenant_entered(link.tenant):
             film = Film.objects.filter(pk=link.film_id).first()
             if film is None:
                 return _invalid(request)
@@ -132,7 +132,7 @@ def film_page(request: HttpRequest, token: str) -> HttpResponseBase:
             if retry_after is not None:
                 page["Retry-After"] = str(retry_after)
             return _private(page, language)
-        with tenant_context(link.tenant):
+        with tenant_entered(link.tenant):
             film = Film.objects.filter(pk=link.film_id).first()
             if film is None:
                 return _invalid(request)

@@ -44,7 +44,8 @@ from apps.dicom.rendering import RenderingNotPossible
 from apps.film_links.models import FilmCodeAttempt, FilmLink
 from apps.films.models import Film, FilmState
 from apps.storage.tenant_storage import storage_for
-from tenants.queues import WorkKind, current_tenant, enqueue_on_commit
+from tenants.context import current_tenant, tenant_entered
+from tenants.queues import WorkKind, enqueue_on_commit
 
 FILM_ACTOR = Actor.system("film")
 
@@ -399,9 +400,7 @@ def _tell_the_clinic_of_a_permanent_lock(link: FilmLink) -> None:
 
 
 def _audit_in_tenant(link: FilmLink, action: str, client_ip: str, detail: dict[str, Any]) -> None:
-    from django_tenants.utils import tenant_context
-
-    with tenant_context(link.tenant):
+    with tenant_entered(link.tenant):
         audit_record(action=action, actor=Actor(kind="link", identifier=str(link.pk), name="film link",
                                                 client_ip=client_ip),
                      object_type="film_link", object_id=link.pk, detail={"film": link.film_id, **detail})

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.conf import settings
-from django_tenants.utils import tenant_context
 
 from apps.core.retries import DATABASE_ERRORS, OUTLAST_A_RESTART
 from apps.films import services
 from apps.storage.backends import StorageUnavailable
+from tenants.context import tenant_entered
 from tenants.selectors import tenants_active
 
 
@@ -23,7 +23,7 @@ def film_render_task(film_id: int) -> str:
 def films_reconcile_task() -> dict[str, int]:
     moved = {"sent_again": 0, "failed": 0}
     for tenant in tenants_active():
-        with tenant_context(tenant):
+        with tenant_entered(tenant):
             outcome = services.films_reconcile(stalled_seconds=settings.FILM_STALLED_SECONDS,
                                                give_up_seconds=settings.FILM_GIVE_UP_SECONDS)
         moved["sent_again"] += outcome.sent_again

@@ -5,7 +5,7 @@ from typing import Any
 from celery import shared_task
 from django.db import connection
 
-from tenants.connection import tenant_connection
+from tenants.context import current_schema_name, current_tenant_or_none
 
 
 @shared_task(name="apps.operations.tasks.beat_heartbeat", acks_late=True)
@@ -24,10 +24,10 @@ def where_am_i(self: Any, probe_id: str) -> dict[str, Any]:
         (current_schema,) = cursor.fetchone()
     delivery = self.request.delivery_info or {}
     report = {
-        "schema": tenant_connection().schema_name,
+        "schema": current_schema_name(),
         "current_schema": current_schema,
         "queue": delivery.get("routing_key"),
-        "tenant_slug": getattr(tenant_connection().tenant, "slug", None),
+        "tenant_slug": getattr(current_tenant_or_none(), "slug", "public"),
         "worker": self.request.hostname,
     }
     audit_record(

@@ -135,7 +135,8 @@ class FilesystemObjectStore:
 
     With `durable` (the default, STORAGE_FSYNC) a put returns only once the file and its name are
     on disk (fsync of the file, then of its folder after the rename): the archive indexes an object
-    right after, and an index row must never outlive its object in a power cut (DESIGN §7). Orthanc
+    right after, and an index row must never outlive its object in a power cut (docs/architecture.md
+    "Data path of a request"). Orthanc
     does the same by default (SyncStorageArea)."""
 
     def __init__(self, *, root: str | Path, bucket: str, durable: bool = True) -> None:

@@ -40,8 +40,9 @@ from apps.uploads.models import (
     UploadSessionStatus,
 )
 from apps.uploads.zip_reader import UnsafeArchive, ZipLimits, is_zip, iter_zip_members
+from tenants.context import current_tenant
 from tenants.deployment import WorkKind, policy_for
-from tenants.queues import current_tenant, enqueue_on_commit
+from tenants.queues import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

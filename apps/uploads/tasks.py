@@ -6,11 +6,11 @@ import uuid
 
 from celery import shared_task
 from django.conf import settings
-from django_tenants.utils import tenant_context
 
 from apps.core.retries import DATABASE_ERRORS, OUTLAST_A_RESTART
 from apps.storage.backends import StorageUnavailable
 from apps.uploads import services
+from tenants.context import tenant_entered
 from tenants.deployment import WorkKind
 from tenants.queues import enqueue_for_every_active_tenant
 from tenants.selectors import tenants_active
@@ -40,6 +40,6 @@ def upload_sessions_resume_stalled() -> int:
     """Periodic, in the public schema: resume every tenant's sessions stuck in `processing`."""
     resumed = 0
     for tenant in tenants_active():
-        with tenant_context(tenant):
+        with tenant_entered(tenant):
             resumed += services.upload_sessions_resume_stalled(stalled_seconds=settings.UPLOAD_PROCESSING_STALLED_SECONDS)
     return resumed

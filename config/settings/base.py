@@ -1,6 +1,6 @@
 """Settings shared by every environment; everything that differs comes from the environment.
 
-Variables (DESIGN §4): DATABASE_URL, CELERY_BROKER_URL, STORAGE_BACKEND, STORAGE_ROOT,
+Variables (docs/operations.md "Configuration"): DATABASE_URL, CELERY_BROKER_URL, STORAGE_BACKEND, STORAGE_ROOT,
 S3_ENDPOINT_URL, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY, S3_BUCKET, SECRET_KEY, ALLOWED_HOSTS.
 With none set, the embedded default (config.embedded) is used.
 """

@@ -1,8 +1,10 @@
 """Rules of docs/conventions.md that a linter does not hold: every setting is declared once, in
-config/settings/base.py, so each can be set from the environment and is documented where it is read."""
+config/settings/base.py, so each can be set from the environment and is documented where it is read;
+only tenants.context switches the connection's schema."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -28,3 +30,52 @@ def test_every_setting_the_code_reads_is_declared():
     read = {match for path in _code_files() for match in re.findall(r"settings\.([A-Z][A-Z0-9_]+)", path.read_text())}
 
     assert sorted(name for name in read if not hasattr(settings, name)) == []
+
+
+
+TENANCY_CONTEXT_MODULE = REPO_ROOT / "tenants" / "context.py"
+# django-tenants' ways to switch the connection's tenant, each a second way beside tenants.context.
+SCHEMA_SWITCHES = {"schema_context", "tenant_context", "set_tenant", "set_schema", "set_schema_to_public"}
+
+
+def _schema_switches(source: str) -> list[tuple[int, str]]:
+    """(line, name) of every import or call of a django-tenants schema switch, and of every write of
+    the connection's `tenant`, in Python `source`, in line order."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("django_tenants"):
+            found += [(node.lineno, alias.name) for alias in node.names if alias.name in SCHEMA_SWITCHES]
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SCHEMA_SWITCHES:
+            found.append((node.lineno, node.func.attr))
+        elif isinstance(node, ast.Assign):
+            found += [(node.lineno, "connection.tenant =") for target in node.targets
+                      if isinstance(target, ast.Attribute) and target.attr == "tenant"
+                      and isinstance(target.value, ast.Name) and target.value.id == "connection"]
+    return sorted(found, key=lambda switch: switch[0])
+
+
+def test_only_the_tenancy_context_switches_the_schema():
+    """docs/architecture.md "The tenancy context": tenants.context is the one way to enter a tenant or
+    the public schema; code and tests alike use its tenant_entered() and public_entered()."""
+    files = [path for folder in ("apps", "tenants", "config", "tests") for path in (REPO_ROOT / folder).rglob("*.py")
+             if path != TENANCY_CONTEXT_MODULE]
+
+    switches = [f"{path.relative_to(REPO_ROOT)}:{line} {name}"
+                for path in files for line, name in _schema_switches(path.read_text())]
+
+    assert switches == []
+
+
+def test_the_rule_finds_every_way_of_switching_the_schema():
+    source = (
+        "from django_tenants.utils import get_public_schema_name, schema_context, tenant_context\n"
+        "connection.set_tenant(tenant)\n"
+        "connection.set_schema('clinic')\n"
+        "connection.set_schema_to_public()\n"
+        "connection.tenant = tenant\n"
+    )
+
+    assert _schema_switches(source) == [
+        (1, "schema_context"), (1, "tenant_context"), (2, "set_tenant"), (3, "set_schema"),
+        (4, "set_schema_to_public"), (5, "connection.tenant ="),
+    ]

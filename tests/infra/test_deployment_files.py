@@ -256,7 +256,7 @@ def test_the_readme_shows_exactly_the_two_set_up_commands() -> None:
 def test_run_sh_installs_then_runs_the_launcher() -> None:
     script = (INFRA / "run.sh").read_text()
     assert "source infra/venv.sh" in script
-    assert script.rstrip().splitlines()[-1] == 'exec .venv/bin/python -m config.launcher "$@"'
+    assert script.rstrip().splitlines()[-1] == 'exec .venv/bin/python -m launcher "$@"'
 
 
 def test_test_sh_installs_starts_the_test_services_then_runs_pytest_with_the_given_arguments() -> None:

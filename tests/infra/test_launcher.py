@@ -72,7 +72,7 @@ def launcher(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLaunch
     environment = {key: value for key, value in environment.items() if key not in {"SECRET_KEY", "HOST", "DEBUG"}}
     environment.update(IMAGING_CLOUD_DATA_DIR=str(data_dir), PORT=str(port))
     process = subprocess.Popen(
-        [sys.executable, "-m", "config.launcher"], cwd=REPOSITORY, env=environment, text=True,
+        [sys.executable, "-m", "launcher"], cwd=REPOSITORY, env=environment, text=True,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
     running = RunningLauncher(process=process, port=port, data_dir=data_dir)

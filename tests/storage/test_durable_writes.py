@@ -1,4 +1,5 @@
-"""Durable writes: an object the archive indexes is on disk before its index row commits (DESIGN §7).
+"""Durable writes: an object the archive indexes is on disk before its index row commits
+(docs/architecture.md "Data path of a request").
 
 The filesystem backend fsyncs each object and its folder (STORAGE_FSYNC, on by default); ingest
 writes objects without waiting, makes them durable in the background and commits the rows only once
@@ -19,7 +20,7 @@ from apps.audit.services import Actor
 from apps.storage import backends
 from apps.storage.backends import FilesystemObjectStore
 from apps.storage.tenant_storage import TenantStorage, storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 from tests.support.dicomweb import ct_study
 
 

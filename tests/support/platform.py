@@ -20,8 +20,6 @@ from typing import Any
 
 import requests
 from django.conf import settings
-from django.db import connection
-from django_tenants.utils import schema_context
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS_DIR = REPO_ROOT / "test-artifacts"
@@ -84,14 +82,14 @@ class TestPlatform:
     @contextlib.contextmanager
     def schema(self, tenant_key: str | None = None) -> Iterator[None]:
         """Database access in a tenant's schema (or the public schema when None)."""
+        from tenants.context import public_entered, tenant_entered
+
         with self.db_blocker.unblock():
             if tenant_key is None:
-                connection.set_schema_to_public()
-                yield
+                with public_entered():
+                    yield
                 return
-            tenant = self.tenants[tenant_key]
-            with schema_context(tenant.schema_name):
-                connection.tenant = tenant
+            with tenant_entered(self.tenants[tenant_key]):
                 yield
 
     def worker_environment(self) -> dict[str, str]:

@@ -27,7 +27,7 @@ from apps.audit.services import Actor, audit_record
 from apps.core.errors import NotFound
 from apps.storage.backends import StorageUnavailable
 from apps.storage.tenant_storage import storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 
 logger = logging.getLogger(__name__)
 

@@ -58,8 +58,9 @@ from apps.dicom.multipart import MultipartError, TruncatedPart, parse_media_type
 from apps.dicom.status import FailureReason, WarningReason
 from apps.storage.backends import StorageUnavailable
 from apps.storage.tenant_storage import TenantStorage, storage_for
+from tenants.context import current_tenant
 from tenants.deployment import Quotas, WorkKind, policy_for
-from tenants.queues import current_tenant, enqueue_on_commit
+from tenants.queues import enqueue_on_commit
 
 logger = logging.getLogger(__name__)
 

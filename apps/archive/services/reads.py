@@ -1,7 +1,8 @@
 """Reads of patient data: each read use case finds what a request names and writes its audit event.
 
 Who (the actor, with the client address), what (study, series, instance, or the query), when (the
-event time): one event per request, however many instances it returns (docs/dicomweb.md "Audit").
+event time): one event per request, however many instances it returns (docs/dicomweb.md "Audit",
+docs/security.md "What is logged").
 
 The rule for when a read is recorded, the same for every read: **once the archive has found what the
 request names and knows it can answer**, before the protocol compares the client's validators or
@@ -27,7 +28,7 @@ from apps.dicom.matching import QidoQuery
 from apps.dicom.rendering import DEFAULT_THUMBNAIL_SIZE, RenderOptions
 from apps.dicom.transcode import VIDEO_TRANSFER_SYNTAXES, Frame, FrameNotFound, TranscodeNotPossible
 from apps.storage.tenant_storage import TenantStorage, storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 
 
 class SeriesNotFound(NotFound):

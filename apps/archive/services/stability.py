@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.archive.events import StudyStable, study_stable_subscribers
 from apps.archive.models import Study
 from apps.audit.services import Actor, audit_record
-from tenants.connection import tenant_connection
+from tenants.context import current_tenant
 
 _ARCHIVE_ACTOR = Actor.system("archive.stability")
 
@@ -42,7 +42,7 @@ def studies_mark_stable(*, stable_after_seconds: int, limit: int = 500) -> list[
             study.stable_at = timezone.now()
             study.save(update_fields=["stable_at"])
             event = StudyStable(
-                tenant_slug=getattr(tenant_connection().tenant, "slug", ""),
+                tenant_slug=current_tenant().slug,
                 study_id=study.pk,
                 study_instance_uid=study.study_instance_uid,
                 patient_id=study.patient_id,

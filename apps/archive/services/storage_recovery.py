@@ -45,7 +45,7 @@ from apps.dicom.headers import InstanceRejected, read_instance_header
 from apps.dicom.status import FailureReason
 from apps.storage.backends import ListedObject, ObjectNotFound, StorageUnavailable
 from apps.storage.tenant_storage import TenantStorage, storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_schema_name, current_tenant
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class StorageMaintenanceBusy(DomainError):
 
 @contextmanager
 def _maintenance_lock() -> Iterator[None]:
-    schema = connection.schema_name  # type: ignore[attr-defined]
+    schema = current_schema_name()
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_try_advisory_lock(%s, hashtext(%s))", [_MAINTENANCE_LOCK_CLASS, schema])
         if not cursor.fetchone()[0]:

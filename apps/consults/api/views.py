@@ -26,7 +26,7 @@ from apps.consults.permissions import ROLES_BY_ACTION, ConsultAction
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.requests import query_datetime
 from apps.storage.tenant_storage import storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 
 A = ConsultAction
 

@@ -18,14 +18,14 @@ from apps.archive.models import Study
 from apps.archive.selectors import instances_for_retrieval
 from apps.audit.services import Actor
 from apps.consults import attachments, selectors, services
-from apps.consults.grants import consult_service_path, grant_is_live, in_tenant
+from apps.consults.grants import consult_service_path, grant_is_live
 from apps.consults.pages.forms import NewConsultForm, ReportForm
 from apps.consults.permissions import ConsultAction, actions_for_role, role_may
 from apps.core.errors import DomainError
 from apps.dicom.modalities import NON_IMAGE_MODALITIES
 from apps.dicom.rendering import viewer_window_presets
+from tenants.context import current_tenant, tenant_entered
 from tenants.models import ReferralLink
-from tenants.queues import current_tenant
 
 # The page's action buttons (URL segment → the consult action it takes).
 PAGE_ACTIONS = {"accept": ConsultAction.ACCEPT, "retry-delivery": ConsultAction.RETRY_DELIVERY,
@@ -82,7 +82,7 @@ def consult_list(request: HttpRequest) -> HttpResponse:
 def _granted_images(view: selectors.ConsultView) -> list[dict[str, Any]]:
     """Per series of the consult's studies: its instances in order, read in the clinic's schema."""
     series: dict[str, dict[str, Any]] = {}
-    with in_tenant(view.route.clinic):
+    with tenant_entered(view.route.clinic):
         for uid in view.route.study_instance_uids:
             for instance in instances_for_retrieval(study_instance_uid=uid):
                 if instance.modality in NON_IMAGE_MODALITIES:

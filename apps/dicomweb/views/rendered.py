@@ -20,7 +20,7 @@ from apps.dicomweb.negotiation import RenderedMediaType
 from apps.dicomweb.responses import generated_multipart, not_modified
 from apps.dicomweb.views.base import accepted_media
 from apps.storage.tenant_storage import TenantStorage, storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 
 RENDERED_CACHE_CONTROL = "private, max-age=86400"
 

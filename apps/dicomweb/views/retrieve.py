@@ -49,7 +49,7 @@ from apps.dicomweb.responses import (
 )
 from apps.dicomweb.views.base import accepted_media, service_root
 from apps.storage.tenant_storage import TenantStorage, storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 
 
 def _storage() -> TenantStorage:

@@ -22,7 +22,7 @@ from apps.dicomweb.negotiation import EXPLICIT_VR_LITTLE_ENDIAN, NotAcceptable
 from apps.dicomweb.responses import not_modified, original_single, virtual_body_response
 from apps.dicomweb.views.base import READER_ROLES, DicomwebView
 from apps.storage.tenant_storage import storage_for
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 
 RENDERED_CACHE_CONTROL = "private, max-age=86400"
 SERVICE = "wado-uri"

@@ -21,7 +21,7 @@ from apps.dicom.film_sheet import LAYOUTS, Layout
 from apps.film_links.models import FilmLink
 from apps.films import services
 from apps.films.models import Film
-from tenants.queues import current_tenant
+from tenants.context import current_tenant
 
 FILM_MAKER_ROLES = CLINIC_ROLES
 

@@ -1,13 +1,12 @@
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
-from django_tenants.utils import get_public_schema_name, schema_context
 
 from apps.accounts.models import User
 from apps.accounts.services import token_issue, user_create
 from apps.audit.services import Actor
 from apps.core.errors import DomainError
-from tenants.connection import tenant_connection
+from tenants.context import tenant_entered
 from tenants.models import Tenant
 
 
@@ -25,9 +24,7 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None:
             raise CommandError(f"No tenant {options['tenant']!r}.")
-        schema = tenant.schema_name if tenant.slug != "public" else get_public_schema_name()
-        with schema_context(schema):
-            tenant_connection().tenant = tenant
+        with tenant_entered(tenant):  # the public tenant's schema is public: platform operators
             actor = Actor.system("issue_token")
             try:
                 user = User.objects.filter(username=options["user"]).first()

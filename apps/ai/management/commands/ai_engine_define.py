@@ -8,13 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django_tenants.utils import schema_context
 
 from apps.ai.models import EngineKind
 from apps.ai.services import engine_define
 from apps.audit.services import Actor
 from apps.core.errors import DomainError
-from tenants.connection import tenant_connection
+from tenants.context import tenant_entered
 from tenants.models import Tenant
 
 
@@ -40,8 +39,7 @@ class Command(BaseCommand):
             raise CommandError(f"Cannot read the definition: {error}") from error
         if not isinstance(definition, dict):
             raise CommandError("The definition must be a JSON object.")
-        with schema_context(tenant.schema_name):
-            tenant_connection().tenant = tenant
+        with tenant_entered(tenant):
             try:
                 engine = engine_define(engine_name=options["name"], kind=options["kind"], definition=definition,
                                        actor=Actor.system("ai_engine_define"), enabled=not options["disabled"],

@@ -1,9 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
-from django_tenants.utils import schema_context
 
 from apps.archive.services import StorageMaintenanceBusy, archive_reindex
 from apps.audit.services import Actor
-from tenants.connection import tenant_connection
+from tenants.context import tenant_entered
 from tenants.models import Tenant
 
 
@@ -18,8 +17,7 @@ class Command(BaseCommand):
         tenant = Tenant.objects.filter(slug=options["tenant"]).first()
         if tenant is None or tenant.slug == "public":
             raise CommandError(f"No tenant {options['tenant']!r}.")
-        with schema_context(tenant.schema_name):
-            tenant_connection().tenant = tenant
+        with tenant_entered(tenant):
             try:
                 summary = archive_reindex(actor=Actor.system("archive_reindex"))
             except StorageMaintenanceBusy as error:

@@ -1,10 +1,9 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django_tenants.utils import schema_context
 
 from apps.archive.services import StorageMaintenanceBusy, orphaned_objects_collect
 from apps.audit.services import Actor
-from tenants.connection import tenant_connection
+from tenants.context import tenant_entered
 from tenants.models import Tenant
 
 
@@ -27,8 +26,7 @@ class Command(BaseCommand):
             raise CommandError(f"No tenant {options['tenant']!r}.")
         min_age = options["min_age_seconds"]
         limit = options["max_unreferenced_instances"]
-        with schema_context(tenant.schema_name):
-            tenant_connection().tenant = tenant
+        with tenant_entered(tenant):
             try:
                 report = orphaned_objects_collect(
                     min_age_seconds=settings.STORAGE_ORPHAN_MIN_AGE_SECONDS if min_age is None else min_age,

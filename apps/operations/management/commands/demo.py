@@ -12,13 +12,14 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django_tenants.utils import get_public_schema_name, tenant_context
+from django_tenants.utils import get_public_schema_name
 
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.accounts.services import token_issue, user_create
 from apps.audit.services import Actor
 from apps.core.errors import DomainError
+from tenants.context import tenant_entered
 from tenants.models import ReferralLink, Tenant
 from tenants.selectors import tenant_by_slug
 from tenants.services import referral_link_create, tenant_provision
@@ -79,7 +80,7 @@ def referral_link_ensure(*, clinic: Tenant, hospital: Tenant) -> None:
 def demo_logins_issue(tenant: Tenant, roles: tuple[Role, ...], domain: str) -> list[DemoLogin]:
     """Each role's user (username = role name), created if missing, with a fresh token."""
     logins = []
-    with tenant_context(tenant):
+    with tenant_entered(tenant):
         for role in roles:
             user = User.objects.filter(username=role.value).first()
             if user is None:
@@ -94,7 +95,7 @@ def load_sample_studies(tenant: Tenant) -> Any:
     """Load the archive's sample studies (apps/archive/demo_data.py) into the tenant."""
     from apps.archive.demo_data import load_sample_studies as archive_load_sample_studies
 
-    with tenant_context(tenant):
+    with tenant_entered(tenant):
         return archive_load_sample_studies(tenant=tenant)
 
 
@@ -106,7 +107,7 @@ def demo_consult_and_film(*, clinic: Tenant, hospital: Tenant, port: int) -> tup
     from apps.films.models import Film
     from apps.films.services import film_link_issue, film_request
 
-    with tenant_context(clinic):
+    with tenant_entered(clinic):
         study = Study.objects.filter(deleted_at__isnull=True).order_by("created_at", "id").first()
         if study is None:
             return None
