@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 
 
 def patient_data_read_record(
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     study_instance_uid: str = "",
     series_instance_uid: str = "",
     sop_instance_uid: str = "",

@@ -9,6 +9,7 @@ from django.http.response import HttpResponseBase
 
 from apps.archive import retrieval, selectors, services
 from apps.archive.selectors import InstanceFile
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor
 from apps.dicom.multipart import new_boundary
 from apps.dicom.rendering import (
@@ -70,7 +71,7 @@ def rendered_instance(
     except RenderingNotPossible as error:
         return error_response("rendering_not_possible", str(error), 406)
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.rendered", study_instance_uid=study, series_instance_uid=series,
+        actor=actor, action=AuditAction.DICOMWEB_RENDERED, study_instance_uid=study, series_instance_uid=series,
         sop_instance_uid=sop, detail={"frame": frame_number},
     )
     return _image_response(request, data, etag, media_type, multipart)
@@ -101,7 +102,7 @@ def rendered_collection(request: HttpRequest, actor: Actor, *, study: str, serie
     if not images:
         return error_response("rendering_not_possible", "Nothing in it can be rendered as an image.", 406)
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.rendered", study_instance_uid=study, series_instance_uid=series or "",
+        actor=actor, action=AuditAction.DICOMWEB_RENDERED, study_instance_uid=study, series_instance_uid=series or "",
         detail={"instances": len(images)},
     )
     return generated_multipart(
@@ -142,7 +143,7 @@ def thumbnail(
     except RenderingNotPossible as error:
         return error_response("rendering_not_possible", str(error), 406)
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.thumbnail", study_instance_uid=study, series_instance_uid=series or "",
+        actor=actor, action=AuditAction.DICOMWEB_THUMBNAIL, study_instance_uid=study, series_instance_uid=series or "",
         sop_instance_uid=sop or "", detail={"shown_instance": item.sop_instance_uid},
     )
     return _image_response(request, data, etag, media_type, multipart)

@@ -14,6 +14,7 @@ from pydicom.tag import Tag
 from apps.archive import retrieval, selectors, services
 from apps.archive.metadata import metadata_array
 from apps.archive.selectors import InstanceFile
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor
 from apps.dicom.headers import PIXEL_DATA_TAGS
 from apps.dicom.json_model import BINARY_VRS
@@ -98,7 +99,7 @@ def retrieve_instances(
         )
     storage = _storage()
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.retrieve", study_instance_uid=study, series_instance_uid=series or "",
+        actor=actor, action=AuditAction.DICOMWEB_RETRIEVE, study_instance_uid=study, series_instance_uid=series or "",
         sop_instance_uid=sop or "",
         detail={"instances": len(files), "container": chosen.container, "transfer_syntax": chosen.transfer_syntax},
     )
@@ -136,7 +137,7 @@ def _instance_bulk_data(request: HttpRequest, actor: Actor, item: InstanceFile) 
     except (FrameNotFound, TranscodeNotPossible) as error:
         return error_response("not_acceptable", str(error), 406)
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.retrieve", study_instance_uid=item.study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_RETRIEVE, study_instance_uid=item.study_instance_uid,
         series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
         detail={"instances": 1, "container": "bulk_data"},
     )
@@ -187,7 +188,7 @@ def metadata(
     body = metadata_array(texts, service_root(request)).encode()
     if as_xml:
         services.patient_data_read_record(
-            actor=actor, action="dicomweb.metadata", study_instance_uid=study, series_instance_uid=series or "",
+            actor=actor, action=AuditAction.DICOMWEB_METADATA, study_instance_uid=study, series_instance_uid=series or "",
             sop_instance_uid=sop or "", detail={"instances": len(texts), "media_type": DICOM_XML},
         )
         documents = [_constant(native_dicom_xml(document)) for document in json.loads(body)]
@@ -199,7 +200,7 @@ def metadata(
     if not_modified(request, etag):
         return HttpResponse(status=304, headers={"ETag": etag})
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.metadata", study_instance_uid=study, series_instance_uid=series or "",
+        actor=actor, action=AuditAction.DICOMWEB_METADATA, study_instance_uid=study, series_instance_uid=series or "",
         sop_instance_uid=sop or "", detail={"instances": len(texts)},
     )
     return HttpResponse(body, content_type=DICOM_JSON, headers={"ETag": etag, "Cache-Control": "private, no-store"})
@@ -264,7 +265,7 @@ def frames(
     except TranscodeNotPossible as error:
         return error_response("not_acceptable", str(error), 406)
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.frames", study_instance_uid=study, series_instance_uid=series,
+        actor=actor, action=AuditAction.DICOMWEB_FRAMES, study_instance_uid=study, series_instance_uid=series,
         sop_instance_uid=sop, detail={"frames": numbers[:50]},
     )
     parts = []
@@ -342,7 +343,7 @@ def bulk_data(
             return _not_found("bulk data element")
         parts = [("application/octet-stream", bytes(value))]
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.bulkdata", study_instance_uid=study, series_instance_uid=series,
+        actor=actor, action=AuditAction.DICOMWEB_BULKDATA, study_instance_uid=study, series_instance_uid=series,
         sop_instance_uid=sop, detail={"tag_path": tag_path},
     )
     if container == "single" and len(parts) == 1:

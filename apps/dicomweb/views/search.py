@@ -10,6 +10,7 @@ from django.http.response import HttpResponseBase
 
 from apps.archive import selectors, services
 from apps.archive.attributes import BY_KEYWORD, Level
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor
 from apps.dicom.matching import QueryError, parse_query
 from apps.dicomweb.negotiation import DICOM_JSON, accepts_json
@@ -66,7 +67,7 @@ def search(
     root = service_root(request)
     body = qido_results(page, query, service_root=root, scoped_levels=scoped)
     services.patient_data_read_record(
-        actor=actor, action="dicomweb.search", study_instance_uid=study_instance_uid or "",
+        actor=actor, action=AuditAction.DICOMWEB_SEARCH, study_instance_uid=study_instance_uid or "",
         series_instance_uid=series_instance_uid or "",
         detail={"level": str(level), "query": request.META.get("QUERY_STRING", "")[:500], "results": len(page.rows)},
     )
