@@ -69,8 +69,11 @@ def report_sr_uids(route_id: uuid.UUID | str, version: int) -> tuple[str, str]:
 
 
 def consult_deliver(*, route_id: uuid.UUID | str) -> str:
-    """Deliver the latest signed version of the consult's report; returns what happened."""
-    with transaction.atomic():
+    """Deliver the latest signed version of the consult's report; returns what happened.
+
+    A top-level action (a durable transaction): the PDF and SR it stores are named only by the rows it
+    commits, so it refuses to run inside an outer transaction whose rollback would orphan them."""
+    with transaction.atomic(durable=True):
         route = ConsultRoute.objects.select_for_update().select_related("clinic", "hospital").filter(
             pk=route_id, clinic=current_tenant()).first()
         if route is None:

@@ -359,9 +359,12 @@ def _sign(route: ConsultRoute, version: ReportVersion, radiologist: str) -> None
     enqueue_on_commit("apps.consults.tasks.consult_deliver_task", tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def report_sign(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) -> ReportVersion:
-    """Freeze the draft as the final report (who, when, content hash) and start delivery."""
+    """Freeze the draft as the final report (who, when, content hash) and start delivery.
+
+    A top-level action (a durable transaction): the signature and the delivery it queues commit
+    together or not at all, never with an outer transaction that could still roll back."""
     route = _reader_route(route_id, radiologist, "sign")
     version = _draft_of(route)
     version.kind = ReportKind.FINAL

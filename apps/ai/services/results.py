@@ -104,8 +104,11 @@ def _encode_results(result: EngineResult, datasets: list[Dataset]) -> list[bytes
 
 def _job_complete(job_id: uuid.UUID | str, *, source_series_uid: str, summary: dict[str, Any],
                   payloads: list[bytes]) -> str:
-    """Store the result objects and mark the job succeeded in one transaction."""
-    with transaction.atomic():
+    """Store the result objects and mark the job succeeded in one transaction.
+
+    A top-level action (a durable transaction): the objects it stores are named only by the rows it
+    commits, so it refuses to run inside an outer transaction whose rollback would orphan them."""
+    with transaction.atomic(durable=True):
         job = AIJob.objects.select_for_update().filter(pk=job_id).first()
         if job is None or job.state != JobState.RUNNING:
             return RunOutcome.CANCELLED
