@@ -20,6 +20,7 @@ from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import get_public_schema_name, schema_exists
 
 from apps.accounts.roles import admin_role_for_kind
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
 from apps.storage.tenant_storage import storage_for
@@ -168,9 +169,9 @@ def tenant_provision(
                 user_create(
                     username=admin_username, role=admin_role_for_kind(kind), password=admin_password, actor=actor
                 )
-                audit_record(action="tenant.provision", actor=actor, object_type="tenant", object_id=slug)
+                audit_record(action=AuditAction.TENANT_PROVISION, actor=actor, object_type="tenant", object_id=slug)
             audit_record(
-                action="tenant.provision", actor=actor, object_type="tenant", object_id=slug,
+                action=AuditAction.TENANT_PROVISION, actor=actor, object_type="tenant", object_id=slug,
                 detail={"kind": kind, "deployment": deployment, "domain": domain}, tenant_slug="public",
             )
     except BaseException:
@@ -201,7 +202,7 @@ def tenant_suspend(*, slug: str, reason: str = "", actor: Actor | None = None) -
         tenant.suspended_reason = reason
         tenant.save(update_fields=["status", "suspended_reason"])
         audit_record(
-            action="tenant.suspend", actor=actor, object_type="tenant", object_id=slug,
+            action=AuditAction.TENANT_SUSPEND, actor=actor, object_type="tenant", object_id=slug,
             detail={"reason": reason}, tenant_slug="public",
         )
     return tenant
@@ -214,7 +215,7 @@ def tenant_activate(*, slug: str, actor: Actor | None = None) -> Tenant:
         tenant.status = TenantStatus.ACTIVE
         tenant.suspended_reason = ""
         tenant.save(update_fields=["status", "suspended_reason"])
-        audit_record(action="tenant.activate", actor=actor, object_type="tenant", object_id=slug, tenant_slug="public")
+        audit_record(action=AuditAction.TENANT_ACTIVATE, actor=actor, object_type="tenant", object_id=slug, tenant_slug="public")
     return tenant
 
 
@@ -227,7 +228,7 @@ def tenant_delete(*, slug: str, actor: Actor | None = None) -> None:
             raise Conflict("Suspend the tenant before deleting it.", code="tenant_not_suspended")
         storage = storage_for(tenant)
         tenant.delete(force_drop=True)
-        audit_record(action="tenant.delete", actor=actor, object_type="tenant", object_id=slug, tenant_slug="public")
+        audit_record(action=AuditAction.TENANT_DELETE, actor=actor, object_type="tenant", object_id=slug, tenant_slug="public")
     # Objects go after the rows commit: a failed commit must not leave a tenant without its data.
     storage.delete_everything()
 
@@ -245,7 +246,7 @@ def referral_link_create(
             clinic=clinic, hospital=hospital, defaults={"active": True, "sla_minutes": sla_minutes or {}}
         )
         audit_record(
-            action="referral.link", actor=actor, object_type="referral_link", object_id=link.pk,
+            action=AuditAction.REFERRAL_LINK, actor=actor, object_type="referral_link", object_id=link.pk,
             detail={"clinic": clinic_slug, "hospital": hospital_slug, "created": created}, tenant_slug="public",
         )
     return link
@@ -259,5 +260,5 @@ def referral_link_deactivate(*, link_id: int, actor: Actor | None = None) -> Ref
             raise NotFound("No such referral link.")
         link.active = False
         link.save(update_fields=["active"])
-        audit_record(action="referral.unlink", actor=actor, object_type="referral_link", object_id=link.pk, tenant_slug="public")
+        audit_record(action=AuditAction.REFERRAL_UNLINK, actor=actor, object_type="referral_link", object_id=link.pk, tenant_slug="public")
     return link

@@ -15,6 +15,7 @@ from apps.accounts.models import ApiToken, User
 from apps.accounts.roles import Role, roles_for_kind
 from apps.accounts.selectors import token_with_user
 from apps.accounts.tokens import display_prefix, hash_token, new_token_secret
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import Conflict, InvalidInput, NotFound
 from tenants.context import current_tenant_or_none
@@ -73,7 +74,7 @@ def user_create(
             user.set_unusable_password()
         user.is_staff = role in {Role.OPERATOR}
         user.save()
-        audit_record(action="user.create", actor=actor, object_type="user", object_id=user.pk, detail={"role": role})
+        audit_record(action=AuditAction.USER_CREATE, actor=actor, object_type="user", object_id=user.pk, detail={"role": role})
     return user
 
 
@@ -86,7 +87,7 @@ def user_set_role(*, user: User, role: str, actor: Actor | None = None) -> User:
         user.role = role
         user.save(update_fields=["role"])
         audit_record(
-            action="user.role_change", actor=actor, object_type="user", object_id=user.pk,
+            action=AuditAction.USER_ROLE_CHANGE, actor=actor, object_type="user", object_id=user.pk,
             detail={"from": previous, "to": role},
         )
     return user
@@ -98,7 +99,7 @@ def user_activate(*, user: User, actor: Actor | None = None) -> User:
         if not user.is_active:
             user.is_active = True
             user.save(update_fields=["is_active"])
-            audit_record(action="user.activate", actor=actor, object_type="user", object_id=user.pk)
+            audit_record(action=AuditAction.USER_ACTIVATE, actor=actor, object_type="user", object_id=user.pk)
     return user
 
 
@@ -107,7 +108,7 @@ def user_deactivate(*, user: User, actor: Actor | None = None) -> User:
         user.is_active = False
         user.save(update_fields=["is_active"])
         ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
-        audit_record(action="user.deactivate", actor=actor, object_type="user", object_id=user.pk)
+        audit_record(action=AuditAction.USER_DEACTIVATE, actor=actor, object_type="user", object_id=user.pk)
     return user
 
 
@@ -128,7 +129,7 @@ def token_issue(
             study_instance_uid_scope=study_instance_uid_scope,
         )
         audit_record(
-            action="token.issue", actor=actor or Actor.for_user(user), object_type="api_token", object_id=token.pk,
+            action=AuditAction.TOKEN_ISSUE, actor=actor or Actor.for_user(user), object_type="api_token", object_id=token.pk,
             detail={"user": user.username, "expires_at": expires_at.isoformat() if expires_at else None,
                     "study_scope": study_instance_uid_scope or None, "from_session": from_session},
         )
@@ -143,7 +144,7 @@ def token_revoke(*, token_id: int, actor: Actor | None = None) -> ApiToken:
         if token.revoked_at is None:
             token.revoked_at = timezone.now()
             token.save(update_fields=["revoked_at"])
-        audit_record(action="token.revoke", actor=actor, object_type="api_token", object_id=token.pk)
+        audit_record(action=AuditAction.TOKEN_REVOKE, actor=actor, object_type="api_token", object_id=token.pk)
     return token
 
 

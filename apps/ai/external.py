@@ -49,10 +49,12 @@ from apps.accounts.roles import Role
 from apps.accounts.services import token_issue, user_create
 from apps.ai.models import AIJob, JobState
 from apps.ai.registry import RegisteredEngine
+from apps.ai.workflow import AI_JOB_WORKFLOW
 from apps.archive.models import Series
 from apps.archive.services.deletion import series_delete
+from apps.audit.actions import AuditAction
 from apps.audit.models import AuditEvent, Outcome
-from apps.audit.services import audit_record
+from apps.audit.services import audit_record, audited_move
 from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from tenants.context import current_tenant
 from tenants.models import Tenant
@@ -172,7 +174,7 @@ def series_stored_by_engine(job: AIJob, engine_name: str) -> list[str]:
         return []
     stored_by_engine: set[str] = set()
     stored_by_others: set[str] = set()
-    events = AuditEvent.objects.filter(action="archive.store", object_type="study", object_id=job.study_instance_uid,
+    events = AuditEvent.objects.filter(action=AuditAction.ARCHIVE_STORE, object_type="study", object_id=job.study_instance_uid,
                                        occurred_at__gte=since).values_list("actor_type", "actor_id", "detail")
     for actor_type, actor_id, detail in events:
         by_engine = actor_type == "user" and actor_id == str(user.pk)
@@ -232,7 +234,7 @@ def external_job_callback(
             owned = set(series_stored_by_engine(job, job.engine_name))
             not_owned = [uid for uid in dict.fromkeys(result_series_instance_uids) if uid not in owned]
             if not_owned:
-                audit_record(action="ai.job_callback_refuse", actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
+                audit_record(action=AuditAction.AI_JOB_CALLBACK_REFUSE, actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
                              outcome=Outcome.DENIED,
                              detail={"status": status, "series_not_stored_by_engine": not_owned[:20]})
                 refusal = SeriesNotStoredByEngine(
@@ -255,7 +257,7 @@ def _late_callback_refusal(job: AIJob, *, status: str) -> DomainError:
     from apps.ai.services import AI_ACTOR
 
     removed = [] if job.state == JobState.SUCCEEDED else partial_series_remove(job, job.engine_name)
-    audit_record(action="ai.job_callback_late", actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
+    audit_record(action=AuditAction.AI_JOB_CALLBACK_LATE, actor=AI_ACTOR, object_type="ai_job", object_id=job.pk,
                  outcome=Outcome.DENIED, detail={"state": job.state, "status": status, "removed_series": removed})
     return Conflict(f"The job has already {job.state}.", code="job_finished")
 
@@ -267,22 +269,20 @@ def _job_finish_from_callback(
     from apps.ai.services import AI_ACTOR, triage_of_summary
 
     if status == "succeeded":
-        job.state = JobState.SUCCEEDED
-        job.progress = 100
-        job.summary = {**summary, "triage": triage_of_summary(summary)}
-        job.result_series_instance_uids = list(dict.fromkeys(result_series_instance_uids))
-        action, outcome = "ai.job_succeed", Outcome.SUCCESS
+        results = list(dict.fromkeys(result_series_instance_uids))
+        audited_move(job, AI_JOB_WORKFLOW, "succeed", actor=AI_ACTOR, action=AuditAction.AI_JOB_SUCCEED,
+                     object_type="ai_job", detail={"via": "callback", "results": results, "error": job.error_code},
+                     progress=100, summary={**summary, "triage": triage_of_summary(summary)},
+                     result_series_instance_uids=results, finished_at=timezone.now())
     elif status == "failed":
         removed = partial_series_remove(job, job.engine_name)
-        job.state = JobState.FAILED
-        job.error_code = "engine_reported_failure"
-        job.error_detail = (error or "the engine reported a failure")[:4000]
-        job.summary = {"removed_partial_series": removed}
-        action, outcome = "ai.job_fail", Outcome.FAILURE
+        audited_move(job, AI_JOB_WORKFLOW, "fail", actor=AI_ACTOR, action=AuditAction.AI_JOB_FAIL,
+                     object_type="ai_job", outcome=Outcome.FAILURE,
+                     detail={"via": "callback", "results": job.result_series_instance_uids,
+                             "error": "engine_reported_failure"},
+                     error_code="engine_reported_failure",
+                     error_detail=(error or "the engine reported a failure")[:4000],
+                     summary={"removed_partial_series": removed}, finished_at=timezone.now())
     else:
         raise InvalidInput("status must be 'succeeded' or 'failed'.", code="invalid_status")
-    job.finished_at = timezone.now()
     access_revoke(job)
-    job.save()
-    audit_record(action=action, actor=AI_ACTOR, object_type="ai_job", object_id=job.pk, outcome=outcome,
-                 detail={"via": "callback", "results": job.result_series_instance_uids, "error": job.error_code})

@@ -7,8 +7,10 @@ from typing import Any
 
 from django.utils import timezone
 
+from apps.audit.actions import AuditAction
 from apps.audit.models import AuditEvent, Outcome
 from apps.core.rows import insert_row
+from apps.core.workflow import Move, TransitionTable, move
 from tenants.context import current_tenant_or_none
 
 
@@ -51,7 +53,7 @@ class Actor:
 
 def audit_record(
     *,
-    action: str,
+    action: AuditAction,
     actor: Actor | None = None,
     object_type: str = "",
     object_id: Any = "",
@@ -60,7 +62,10 @@ def audit_record(
     tenant_slug: str | None = None,
 ) -> int:
     """Append one event to the current schema's audit trail and return its id (one plain INSERT:
-    reads of patient data write one on every request, see apps.core.rows)."""
+    reads of patient data write one on every request, see apps.core.rows).
+
+    An action that is not an `AuditAction` raises ValueError: the trail names only known actions."""
+    action = AuditAction(action)
     actor = actor or Actor.system()
     tenant = current_tenant_or_none()
     slug = tenant_slug or getattr(tenant, "slug", None) or "public"
@@ -70,10 +75,26 @@ def audit_record(
         actor_type=actor.kind,
         actor_id=actor.identifier,
         actor_name=actor.name,
-        action=action,
+        action=action.value,
         object_type=object_type,
         object_id=str(object_id) if object_id is not None else "",
         client_ip=actor.client_ip,
         outcome=outcome,
         detail=detail or {},
     )))
+
+
+def audited_move(
+    entity: Any, table: TransitionTable, event: str, *, actor: Actor, action: AuditAction, object_type: str,
+    object_id: Any = None, outcome: str = Outcome.SUCCESS, detail: dict[str, Any] | None = None, **fields: Any,
+) -> Move:
+    """Move `entity` by `event` (apps.core.workflow.move) and write its audit row in the same transaction.
+
+    The row names `object_id` (the entity's own key unless given); its detail is `detail` as given:
+    callers name what the event is about (a reason, a version)."""
+
+    def record(moved: Move) -> None:
+        audit_record(action=action, actor=actor, object_type=object_type,
+                     object_id=moved.entity.pk if object_id is None else object_id, outcome=outcome, detail=detail)
+
+    return move(entity, table, event, record=record, **fields)

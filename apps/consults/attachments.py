@@ -16,6 +16,7 @@ from typing import Protocol
 from django.conf import settings
 from django.db import transaction
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.consult_routing.models import ConsultRoute, ConsultState
 from apps.consults.grants import grant_is_live
@@ -93,10 +94,10 @@ def consult_attachment_add(
                 route_id=route.pk, kind=kind, filename=safe_filename(filename), content_type="application/pdf",
                 size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest(), object_key=key, uploaded_by=uploaded_by)
             detail = {"attachment": attachment.pk, "kind": kind, "bytes": len(data)}
-            audit_record(action="consult.attachment_add", actor=actor, object_type="consult", object_id=route.pk,
+            audit_record(action=AuditAction.CONSULT_ATTACHMENT_ADD, actor=actor, object_type="consult", object_id=route.pk,
                          detail=detail)
             with tenant_entered(route.hospital):
-                audit_record(action="consult.attachment_add", actor=actor, object_type="consult",
+                audit_record(action=AuditAction.CONSULT_ATTACHMENT_ADD, actor=actor, object_type="consult",
                              object_id=route.pk, detail=detail)
     except Exception:
         storage.delete(key)  # the row was not written: keep no orphan object
@@ -141,9 +142,9 @@ def consult_attachment_read(
             raise NotFound("No such attachment.", code="attachment_not_found")
         data = storage_for(route.clinic).get_bytes(attachment.object_key)
         with transaction.atomic():
-            audit_record(action="consult.attachment_read", actor=actor, object_type="consult", object_id=route.pk,
+            audit_record(action=AuditAction.CONSULT_ATTACHMENT_READ, actor=actor, object_type="consult", object_id=route.pk,
                          detail={"attachment": attachment.pk, "by_tenant": reader.slug})
     if reader.pk != route.clinic_id:
-        audit_record(action="consult.attachment_read", actor=actor, object_type="consult", object_id=route.pk,
+        audit_record(action=AuditAction.CONSULT_ATTACHMENT_READ, actor=actor, object_type="consult", object_id=route.pk,
                      detail={"attachment": attachment.pk})
     return attachment, data

@@ -30,7 +30,8 @@ from apps.archive.models import Instance
 from apps.archive.retrieval import read_dataset
 from apps.archive.selectors import instances_for_retrieval
 from apps.archive.services.ingest import StreamPart, instances_store
-from apps.audit.services import Actor, audit_record
+from apps.audit.actions import AuditAction
+from apps.audit.services import Actor, audit_record, audited_move
 from apps.consult_routing.models import ConsultRoute, ConsultState
 from apps.consults.events import ConsultDelivered, ReportSnapshot, consult_delivered_subscribers
 from apps.consults.grants import grant_grace
@@ -38,7 +39,7 @@ from apps.consults.models import ClinicConsult
 from apps.consults.notifications import users_email_on_commit
 from apps.consults.report_pdf import ReportDocument, report_pdf_bytes
 from apps.consults.services import consult_event_emit
-from apps.consults.state_machine import next_state
+from apps.consults.state_machine import CONSULT_WORKFLOW, next_state
 from apps.core.errors import DomainError
 from apps.dicom.report_sr import SignedReport, build_report_sr, report_sr_bytes
 from apps.storage.tenant_storage import storage_for
@@ -68,8 +69,11 @@ def report_sr_uids(route_id: uuid.UUID | str, version: int) -> tuple[str, str]:
 
 
 def consult_deliver(*, route_id: uuid.UUID | str) -> str:
-    """Deliver the latest signed version of the consult's report; returns what happened."""
-    with transaction.atomic():
+    """Deliver the latest signed version of the consult's report; returns what happened.
+
+    A top-level action (a durable transaction): the PDF and SR it stores are named only by the rows it
+    commits, so it refuses to run inside an outer transaction whose rollback would orphan them."""
+    with transaction.atomic(durable=True):
         route = ConsultRoute.objects.select_for_update().select_related("clinic", "hospital").filter(
             pk=route_id, clinic=current_tenant()).first()
         if route is None:
@@ -129,15 +133,12 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
         request.delivered_version = version
         request.save(update_fields=["report_pdf_key", "report_sr_sop_instance_uid", "delivered_version"])
         before = route.state
-        route.state = next_state(route.state, "deliver")
-        route.delivery_failure, route.delivery_failed_at = "", None
+        detail = {"from": before, "to": next_state(before, "deliver"), "version": version, "sr": sop_uid,
+                  "pdf": pdf_key}
         now = timezone.now()
-        route.delivered_at = route.closed_at = now
-        route.grant_expires_at = now + grant_grace()
-        route.save()
-        detail = {"from": before, "to": route.state, "version": version, "sr": sop_uid, "pdf": pdf_key}
-        audit_record(action="consult.deliver", actor=DELIVERY_ACTOR, object_type="consult", object_id=route.pk,
-                     detail=detail)
+        audited_move(route, CONSULT_WORKFLOW, "deliver", actor=DELIVERY_ACTOR, action=AuditAction.CONSULT_DELIVER,
+                     object_type="consult", detail=detail, delivery_failure="", delivery_failed_at=None,
+                     delivered_at=now, closed_at=now, grant_expires_at=now + grant_grace())
         event = ConsultDelivered(
             tenant_slug=route.clinic.slug, consult_id=request.pk, study_instance_uids=tuple(route.study_instance_uids),
             key_image_sop_instance_uids=tuple(key_images),
@@ -152,7 +153,7 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
             subscriber(event)
         consult_event_emit(route, action="deliver", previous_state=before)
     with transaction.atomic(), tenant_entered(route.hospital):
-        audit_record(action="consult.deliver", actor=DELIVERY_ACTOR, object_type="consult", object_id=route.pk,
+        audit_record(action=AuditAction.CONSULT_DELIVER, actor=DELIVERY_ACTOR, object_type="consult", object_id=route.pk,
                      detail=detail)
     users_email_on_commit(route.clinic, subject=f"Consult report from {route.hospital.name}",
                           body=f"The report of consult {route.pk} (version {version}) is in your archive.",
@@ -201,7 +202,7 @@ def consult_delivery_failure_record(*, route_id: uuid.UUID | str, reason: str) -
         route.delivery_failure, route.delivery_failed_at = reason, timezone.now()
         route.save(update_fields=["delivery_failure", "delivery_failed_at", "updated_at"])
         detail = {"state": route.state, "version": route.report_version, "reason": reason}
-        audit_record(action="consult.delivery_failed", actor=DELIVERY_ACTOR, object_type="consult",
+        audit_record(action=AuditAction.CONSULT_DELIVERY_FAILED, actor=DELIVERY_ACTOR, object_type="consult",
                      object_id=route.pk, detail=detail)
         requested_by = ClinicConsult.objects.filter(route_id=route.pk).values_list("requested_by", flat=True).first()
         users_email_on_commit(
@@ -211,7 +212,7 @@ def consult_delivery_failure_record(*, route_id: uuid.UUID | str, reason: str) -
             roles=_CLINIC_DELIVERY_ROLES, usernames=(requested_by,) if requested_by else (),
         )
     with transaction.atomic(), tenant_entered(route.hospital):
-        audit_record(action="consult.delivery_failed", actor=DELIVERY_ACTOR, object_type="consult",
+        audit_record(action=AuditAction.CONSULT_DELIVERY_FAILED, actor=DELIVERY_ACTOR, object_type="consult",
                      object_id=route.pk, detail=detail)
         users_email_on_commit(
             route.hospital, subject=f"Consult {route.pk}: report delivery to {route.clinic.name} failed",

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.consult_routing.models import ConsultRoute
 from apps.consults.state_machine import GRANT_STATES
@@ -95,10 +96,10 @@ def consult_read_through_grant(
     detail = {"consult": str(grant.route.pk), "study": study_instance_uid or "", "path": path,
               "clinic": grant.clinic.slug, "hospital": hospital.slug}
     with transaction.atomic():
-        audit_record(action="consult.grant_read", actor=actor, object_type="consult", object_id=grant.route.pk,
+        audit_record(action=AuditAction.CONSULT_GRANT_READ, actor=actor, object_type="consult", object_id=grant.route.pk,
                      detail=detail)
         with tenant_entered(grant.clinic):
-            audit_record(action="consult.grant_read", actor=actor, object_type="consult",
+            audit_record(action=AuditAction.CONSULT_GRANT_READ, actor=actor, object_type="consult",
                          object_id=grant.route.pk, detail=detail)
     with tenant_entered(grant.clinic):
         yield grant

@@ -21,13 +21,21 @@ from django.utils import timezone
 from apps.accounts.models import User
 from apps.accounts.roles import Role
 from apps.archive.models import Study
-from apps.audit.services import Actor, audit_record
+from apps.audit.actions import AuditAction
+from apps.audit.services import Actor, audit_record, audited_move
 from apps.consult_routing.models import PRIORITY_RANK, ConsultRoute, ConsultState, Priority
 from apps.consults.grants import grant_grace
 from apps.consults.models import ClinicConsult, HospitalConsult, ReportKind, ReportVersion
 from apps.consults.notifications import users_email_on_commit
 from apps.consults.permissions import COORDINATOR_ROLES
-from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES, InvalidTransition, next_state
+from apps.consults.state_machine import (
+    CLOSED_STATES,
+    CONSULT_AUDIT_ACTIONS,
+    CONSULT_WORKFLOW,
+    OPEN_STATES,
+    InvalidTransition,
+    next_state,
+)
 from apps.consults.webhooks import webhooks_emit
 from apps.core.errors import Forbidden, InvalidInput, NotFound, StudyNotFound
 from tenants.context import current_tenant, tenant_entered
@@ -74,21 +82,23 @@ def _locked_route(route_id: uuid.UUID | str, *, side: str) -> ConsultRoute:
 
 
 def _move(route: ConsultRoute, action: str, *, actor: Actor, detail: dict[str, Any] | None = None,
-          also_audit_other_side: bool = False) -> None:
-    """Apply `action` to the locked `route`, audit it here (and on the other side when asked)."""
+          also_audit_other_side: bool = False, **fields: Any) -> None:
+    """Apply `action` to `route` (with the other `fields` it changes) through CONSULT_WORKFLOW, audit
+    it here (and on the other side when asked)."""
     before = route.state
-    route.state = next_state(route.state, action)
-    if route.state in CLOSED_STATES:
-        route.closed_at = timezone.now()
-        route.grant_expires_at = route.closed_at + grant_grace()
-    route.save()
-    payload = {"from": before, "to": route.state, **(detail or {})}
-    audit_record(action=f"consult.{action}", actor=actor, object_type="consult", object_id=route.pk, detail=payload)
+    target = next_state(before, action)
+    if target in CLOSED_STATES:
+        closed_at = timezone.now()
+        fields.update(closed_at=closed_at, grant_expires_at=closed_at + grant_grace())
+    payload = {"from": before, "to": target, **(detail or {})}
+    audit_action = CONSULT_AUDIT_ACTIONS[action]
+    audited_move(route, CONSULT_WORKFLOW, action, actor=actor, action=audit_action, object_type="consult",
+                 detail=payload, **fields)
     here = current_tenant()
     other = route.hospital if here.pk == route.clinic_id else route.clinic
     if also_audit_other_side:
         with tenant_entered(other):
-            audit_record(action=f"consult.{action}", actor=actor, object_type="consult", object_id=route.pk,
+            audit_record(action=audit_action, actor=actor, object_type="consult", object_id=route.pk,
                          detail={**payload, "by_tenant": here.slug})
     consult_event_emit(route, action=action, previous_state=before)
 
@@ -157,7 +167,7 @@ def consult_create(
                 route_id=route.pk, hospital_slug=link.hospital.slug, requested_by=requested_by,
                 clinical_question=clinical_question, relevant_history=relevant_history,
             )
-            audit_record(action="consult.create", actor=actor, object_type="consult", object_id=route.pk,
+            audit_record(action=AuditAction.CONSULT_CREATE, actor=actor, object_type="consult", object_id=route.pk,
                          detail={"hospital": link.hospital.slug, "studies": uids, "priority": priority})
     except IntegrityError:
         # The same Idempotency-Key sent twice at once: the other request created it.
@@ -173,10 +183,8 @@ def consult_submit(*, route_id: uuid.UUID | str, actor: Actor) -> ConsultRoute:
     resubmission = route.state == ConsultState.RETURNED_FOR_INFO
     link = ReferralLink.objects.filter(clinic=route.clinic, hospital=route.hospital).first()
     now = timezone.now()
-    route.submitted_at = now
-    if not resubmission:
-        route.sla_due_at = now + timedelta(minutes=_sla_minutes(link, route.priority))
-    _move(route, "submit", actor=actor, also_audit_other_side=True)
+    due: dict[str, Any] = {} if resubmission else {"sla_due_at": now + timedelta(minutes=_sla_minutes(link, route.priority))}
+    _move(route, "submit", actor=actor, also_audit_other_side=True, submitted_at=now, **due)
     request = ClinicConsult.objects.get(route_id=route.pk)
     studies = Study.objects.filter(study_instance_uid__in=route.study_instance_uids, deleted_at__isnull=True)
     summary = {
@@ -225,8 +233,7 @@ def consult_info_provide(*, route_id: uuid.UUID | str, actor: Actor, answer: str
 @transaction.atomic
 def consult_accept(*, route_id: uuid.UUID | str, actor: Actor) -> ConsultRoute:
     route = _locked_route(route_id, side="hospital")
-    route.accepted_at = timezone.now()
-    _move(route, "accept", actor=actor, also_audit_other_side=True)
+    _move(route, "accept", actor=actor, also_audit_other_side=True, accepted_at=timezone.now())
     return route
 
 
@@ -257,8 +264,8 @@ def consult_return_for_info(
     if asked_by_role not in COORDINATOR_ROLES and not claiming_radiologist:
         raise NotYourConsult("Only the radiologist who claimed this consult, or a coordinator, may return it "
                              "for information.")
-    route.claimed_by = ""
-    _move(route, "return_for_info", actor=actor, detail={"question": question}, also_audit_other_side=True)
+    _move(route, "return_for_info", actor=actor, detail={"question": question}, also_audit_other_side=True,
+          claimed_by="")
     HospitalConsult.objects.filter(route_id=route.pk).update(return_question=question)
     with tenant_entered(route.clinic):
         ClinicConsult.objects.filter(route_id=route.pk).update(hospital_question=question)
@@ -270,8 +277,7 @@ def consult_assign(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str)
     if not User.objects.filter(username=radiologist, role=Role.RADIOLOGIST, is_active=True).exists():
         raise InvalidInput(f"No active radiologist named {radiologist!r}.", code="unknown_radiologist")
     route = _locked_route(route_id, side="hospital")
-    route.assigned_to = radiologist
-    _move(route, "assign", actor=actor, detail={"radiologist": radiologist})
+    _move(route, "assign", actor=actor, detail={"radiologist": radiologist}, assigned_to=radiologist)
     return route
 
 
@@ -280,8 +286,8 @@ def consult_claim(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) 
     route = _locked_route(route_id, side="hospital")
     if route.assigned_to and route.assigned_to != radiologist and route.state == ConsultState.ASSIGNED:
         raise NotYourConsult(f"This consult is assigned to {route.assigned_to}.")
-    route.claimed_by = radiologist
-    _move(route, "claim", actor=actor, detail={"radiologist": radiologist}, also_audit_other_side=True)
+    _move(route, "claim", actor=actor, detail={"radiologist": radiologist}, also_audit_other_side=True,
+          claimed_by=radiologist)
     if not ReportVersion.objects.filter(route_id=route.pk).exists():
         ReportVersion.objects.create(route_id=route.pk, version=1, author=radiologist,
                                      modality_template=(route.modalities.split("\\") or ["general"])[0] or "general")
@@ -341,23 +347,28 @@ def _sign(route: ConsultRoute, version: ReportVersion, radiologist: str) -> None
     version.signed_by, version.signed_at = radiologist, timezone.now()
     version.content_sha256 = content_sha256(version)
     version.save()
+    # Not a state change: the version the delivery will send.
     route.report_version = version.version
+    ConsultRoute.objects.filter(pk=route.pk).update(report_version=version.version)
     snapshot = _report_snapshot(route, version)
     with tenant_entered(route.clinic):
         ClinicConsult.objects.filter(route_id=route.pk).update(report=snapshot, report_version=version.version)
-        audit_record(action="consult.report_received", actor=Actor.system("consults"), object_type="consult",
+        audit_record(action=AuditAction.CONSULT_REPORT_RECEIVED, actor=Actor.system("consults"), object_type="consult",
                      object_id=route.pk, detail={"version": version.version, "sha256": version.content_sha256})
     enqueue_on_commit("apps.consults.tasks.consult_deliver_task", tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
 
 
-@transaction.atomic
+@transaction.atomic(durable=True)
 def report_sign(*, route_id: uuid.UUID | str, actor: Actor, radiologist: str) -> ReportVersion:
-    """Freeze the draft as the final report (who, when, content hash) and start delivery."""
+    """Freeze the draft as the final report (who, when, content hash) and start delivery.
+
+    A top-level action (a durable transaction): the signature and the delivery it queues commit
+    together or not at all, never with an outer transaction that could still roll back."""
     route = _reader_route(route_id, radiologist, "sign")
     version = _draft_of(route)
     version.kind = ReportKind.FINAL
-    route.finalized_at = timezone.now()
-    _move(route, "sign", actor=actor, detail={"version": version.version}, also_audit_other_side=True)
+    _move(route, "sign", actor=actor, detail={"version": version.version}, also_audit_other_side=True,
+          finalized_at=timezone.now())
     _sign(route, version, radiologist)
     return version
 
@@ -374,10 +385,10 @@ def consult_delivery_retry(*, route_id: uuid.UUID | str, actor: Actor) -> Consul
     route.delivery_failure, route.delivery_failed_at = "", None
     route.save(update_fields=["delivery_failure", "delivery_failed_at", "updated_at"])
     detail = {"state": route.state, "version": route.report_version, "previous_failure": previous_failure}
-    audit_record(action="consult.delivery_retry", actor=actor, object_type="consult", object_id=route.pk,
+    audit_record(action=AuditAction.CONSULT_DELIVERY_RETRY, actor=actor, object_type="consult", object_id=route.pk,
                  detail=detail)
     with tenant_entered(route.clinic):
-        audit_record(action="consult.delivery_retry", actor=actor, object_type="consult", object_id=route.pk,
+        audit_record(action=AuditAction.CONSULT_DELIVERY_RETRY, actor=actor, object_type="consult", object_id=route.pk,
                      detail={**detail, "by_tenant": route.hospital.slug})
     enqueue_on_commit("apps.consults.tasks.consult_deliver_task", tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))
     return route
@@ -427,7 +438,7 @@ def consults_escalate_overdue() -> int:
             detail = {"state": route.state, "priority": route.priority, "sla_due_at": str(route.sla_due_at)}
             for tenant in (route.hospital, route.clinic):
                 with tenant_entered(tenant):
-                    audit_record(action="consult.escalate", actor=Actor.system("sla"), object_type="consult",
+                    audit_record(action=AuditAction.CONSULT_ESCALATE, actor=Actor.system("sla"), object_type="consult",
                                  object_id=route.pk, detail=detail)
             users_email_on_commit(route.hospital, roles=frozenset({Role.CONSULT_COORDINATOR, Role.HOSPITAL_ADMIN}),
                                   subject=f"Overdue {route.priority} consult from {route.clinic.name}",

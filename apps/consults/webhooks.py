@@ -24,8 +24,10 @@ from django.db import transaction
 from django.utils import timezone
 from urllib3.exceptions import HTTPError as TransportError
 
-from apps.audit.services import Actor, audit_record
+from apps.audit.actions import AuditAction
+from apps.audit.services import Actor, audit_record, audited_move
 from apps.consults.models import WebhookDelivery, WebhookDeliveryStatus, WebhookEndpoint
+from apps.consults.state_machine import WEBHOOK_DELIVERY_WORKFLOW
 from apps.consults.webhook_transport import (
     DestinationRefused,
     destination_check_on_save,
@@ -80,7 +82,7 @@ def retry_delay_seconds(attempts: int) -> float:
 def webhook_endpoint_create(*, url: str, actor: Actor, description: str = "") -> WebhookEndpoint:
     destination_check_on_save(url)
     endpoint = WebhookEndpoint.objects.create(url=url, secret=secrets.token_urlsafe(32), description=description)
-    audit_record(action="webhook.create", actor=actor, object_type="webhook", object_id=endpoint.pk,
+    audit_record(action=AuditAction.WEBHOOK_CREATE, actor=actor, object_type="webhook", object_id=endpoint.pk,
                  detail={"url": url})
     return endpoint
 
@@ -89,7 +91,7 @@ def webhook_endpoint_create(*, url: str, actor: Actor, description: str = "") ->
 def webhook_endpoint_delete(*, endpoint_id: int, actor: Actor) -> None:
     deleted, _ = WebhookEndpoint.objects.filter(pk=endpoint_id).delete()
     if deleted:
-        audit_record(action="webhook.delete", actor=actor, object_type="webhook", object_id=endpoint_id)
+        audit_record(action=AuditAction.WEBHOOK_DELETE, actor=actor, object_type="webhook", object_id=endpoint_id)
 
 
 def webhooks_emit(*, event: str, payload: dict[str, Any]) -> int:
@@ -136,20 +138,26 @@ def webhook_deliver(*, delivery_id: int) -> tuple[str, float | None]:
         error = error_class(failure)
     with transaction.atomic():
         delivery = WebhookDelivery.objects.select_for_update().get(pk=delivery_id)
-        delivery.last_status_code, delivery.last_error = status_code, error
+        if delivery.status != WebhookDeliveryStatus.PENDING:  # another run of this task ended it meanwhile
+            return delivery.status, None
+        outcome: dict[str, Any] = {"last_status_code": status_code, "last_error": error}
         next_in: float | None = None
+        webhooks_actor = Actor.system("webhooks")
         if not error:
-            delivery.status, delivery.delivered_at = WebhookDeliveryStatus.SUCCEEDED, timezone.now()
+            audited_move(delivery, WEBHOOK_DELIVERY_WORKFLOW, "succeed", actor=webhooks_actor,
+                         action=AuditAction.WEBHOOK_DELIVER, object_type="webhook", object_id=delivery.endpoint_id,
+                         detail={"delivery": delivery_id, "event": event, "attempts": attempt},
+                         delivered_at=timezone.now(), **outcome)
         elif refused or attempt >= max_attempts():
-            delivery.status = WebhookDeliveryStatus.FAILED
-            audit_record(action="webhook.failed", actor=Actor.system("webhooks"), object_type="webhook",
-                         object_id=delivery.endpoint_id, detail={"delivery": delivery_id, "event": event,
-                                                                 "error": error, "attempts": attempt})
+            audited_move(delivery, WEBHOOK_DELIVERY_WORKFLOW, "fail", actor=webhooks_actor,
+                         action=AuditAction.WEBHOOK_FAILED, object_type="webhook", object_id=delivery.endpoint_id,
+                         detail={"delivery": delivery_id, "event": event, "error": error, "attempts": attempt},
+                         **outcome)
         else:
+            WebhookDelivery.objects.filter(pk=delivery_id).update(**outcome)  # still pending: not a state change
             next_in = retry_delay_seconds(attempt)
             # The next attempt's intent commits with this attempt's outcome (tenants.outbox), so a
             # worker lost right after it cannot leave the delivery pending with nothing queued.
             enqueue("apps.consults.tasks.webhook_deliver_task", tenant=current_tenant(), work=WorkKind.WORKFLOW, args=(delivery_id,),
                     countdown=next_in)
-        delivery.save()
     return delivery.status, next_in

@@ -27,6 +27,7 @@ from pydicom.fileset import FileSet
 
 from apps.archive.retrieval import original_bytes, rendered
 from apps.archive.selectors import InstanceFile, instances_for_retrieval
+from apps.audit.actions import AuditAction
 from apps.core.requests import client_ip
 from apps.dicom.modalities import NON_IMAGE_MODALITIES
 from apps.dicom.rendering import VIEWER_PRESETS, WINDOW_PRESETS, RenderOptions
@@ -137,7 +138,7 @@ def film_page(request: HttpRequest, token: str) -> HttpResponseBase:
             if film is None:
                 return _invalid(request)
             series = _series(film)
-            film_access_record(link=link, action="film.view", client_ip=client_ip(request) or "",
+            film_access_record(link=link, action=AuditAction.FILM_VIEW, client_ip=client_ip(request) or "",
                                detail={"ready": film.state == FilmState.READY})
             context = {
                 "film": film, "ready": film.state == FilmState.READY, "sheets": range(1, len(film.sheet_keys) + 1),
@@ -169,12 +170,12 @@ def film_sheet(request: HttpRequest, link: FilmLink, film: Film, number: int) ->
     response = HttpResponse(data, content_type="image/jpeg")
     if request.GET.get("download"):
         response["Content-Disposition"] = f'attachment; filename="film-{number}.jpg"'
-        film_access_record(link=link, action="film.download_sheet", client_ip=client_ip(request) or "",
+        film_access_record(link=link, action=AuditAction.FILM_DOWNLOAD_SHEET, client_ip=client_ip(request) or "",
                            detail={"sheet": number})
     return response
 
 
-def _stored_pdf(request: HttpRequest, link: FilmLink, key: str, *, action: str, disposition: str) -> HttpResponse:
+def _stored_pdf(request: HttpRequest, link: FilmLink, key: str, *, action: AuditAction, disposition: str) -> HttpResponse:
     """A PDF of the film from the tenant's storage, its download audited."""
     if not key:
         raise Http404
@@ -186,13 +187,13 @@ def _stored_pdf(request: HttpRequest, link: FilmLink, key: str, *, action: str, 
 
 @film_access
 def film_sheets_pdf(request: HttpRequest, link: FilmLink, film: Film) -> HttpResponse:
-    return _stored_pdf(request, link, film.sheets_pdf_key, action="film.download_pdf",
+    return _stored_pdf(request, link, film.sheets_pdf_key, action=AuditAction.FILM_DOWNLOAD_PDF,
                        disposition='attachment; filename="film.pdf"')
 
 
 @film_access
 def film_report_pdf(request: HttpRequest, link: FilmLink, film: Film) -> HttpResponse:
-    return _stored_pdf(request, link, film.report_pdf_key, action="film.download_report",
+    return _stored_pdf(request, link, film.report_pdf_key, action=AuditAction.FILM_DOWNLOAD_REPORT,
                        disposition='inline; filename="report.pdf"')
 
 
@@ -215,7 +216,7 @@ def film_download(request: HttpRequest, link: FilmLink, film: Film) -> FileRespo
     """The study's original DICOM files in a zip with a DICOMDIR (PS3.10 media directory)."""
     storage = _storage(link)
     files = instances_for_retrieval(study_instance_uid=film.study_instance_uid)
-    film_access_record(link=link, action="film.download_dicom", client_ip=client_ip(request) or "",
+    film_access_record(link=link, action=AuditAction.FILM_DOWNLOAD_DICOM, client_ip=client_ip(request) or "",
                        detail={"instances": len(files)})
     archive = tempfile.SpooledTemporaryFile(max_size=64 * 1024 * 1024)  # noqa: SIM115 (handed to FileResponse)
     with tempfile.TemporaryDirectory() as staging, tempfile.TemporaryDirectory() as media:

@@ -28,7 +28,9 @@ from django.utils.module_loading import import_string
 from apps.archive.models import Study
 from apps.archive.retrieval import InstanceUnreadable, read_dataset
 from apps.archive.selectors import InstanceFile, instances_for_retrieval
-from apps.audit.services import Actor, audit_record
+from apps.audit.actions import AuditAction
+from apps.audit.models import Outcome
+from apps.audit.services import Actor, audit_record, audited_move
 from apps.core.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound, StudyNotFound
 from apps.dicom.film_sheet import (
     LAYOUTS,
@@ -43,6 +45,7 @@ from apps.dicom.modalities import NON_IMAGE_MODALITIES
 from apps.dicom.rendering import RenderingNotPossible
 from apps.film_links.models import FilmCodeAttempt, FilmLink
 from apps.films.models import Film, FilmState
+from apps.films.workflow import FILM_WORKFLOW
 from apps.storage.tenant_storage import storage_for
 from tenants.context import current_tenant, tenant_entered
 from tenants.queues import WorkKind, enqueue_on_commit
@@ -116,7 +119,7 @@ def film_request(
             film, _ = Film.objects.update_or_create(consult_id=consult_id, defaults=values)
         else:
             film = Film.objects.create(**values)
-        audit_record(action="film.request", actor=actor, object_type="film", object_id=film.pk,
+        audit_record(action=AuditAction.FILM_REQUEST, actor=actor, object_type="film", object_id=film.pk,
                      detail={"study": study_instance_uid, "layout": layout, "consult": consult_id})
         _render_on_commit(film.pk)
     return film
@@ -147,15 +150,13 @@ def films_reconcile(*, stalled_seconds: int, give_up_seconds: int, now: datetime
             if film is None or film.state not in (FilmState.QUEUED, FilmState.RUNNING):
                 continue
             if film.created_at < now - timedelta(seconds=give_up_seconds):
-                film.state = FilmState.FAILED
-                film.error_detail = "The film was not rendered in time; request it again."
-                film.finished_at = now
-                film.save(update_fields=["state", "error_detail", "finished_at"])
-                audit_record(action="film.render", actor=FILM_ACTOR, object_type="film", object_id=film.pk,
-                             outcome="failure", detail={"error": "stalled", "since": film.created_at.isoformat()})
+                audited_move(film, FILM_WORKFLOW, "fail", actor=FILM_ACTOR, action=AuditAction.FILM_RENDER,
+                             object_type="film", outcome=Outcome.FAILURE,
+                             detail={"error": "stalled", "since": film.created_at.isoformat()},
+                             error_detail="The film was not rendered in time; request it again.", finished_at=now)
                 failed += 1
                 continue
-            audit_record(action="film.render_resend", actor=FILM_ACTOR, object_type="film", object_id=film.pk,
+            audit_record(action=AuditAction.FILM_RENDER_RESEND, actor=FILM_ACTOR, object_type="film", object_id=film.pk,
                          detail={"state": film.state, "since": film.created_at.isoformat()})
             _render_on_commit(film.pk)
             sent_again += 1
@@ -178,15 +179,18 @@ def film_images(film: Film) -> list[InstanceFile]:
 
 
 def film_render(*, film_id: int) -> str:
-    """Render the film's sheets (JPEG each, and one printable PDF); idempotent."""
-    with transaction.atomic():
+    """Render the film's sheets (JPEG each, and one printable PDF); idempotent.
+
+    A top-level action (durable transactions): the sheets it writes are named by the row it commits,
+    so it refuses to run inside a transaction that could roll that row back and orphan them."""
+    with transaction.atomic(durable=True):
         film = Film.objects.select_for_update().filter(pk=film_id).first()
         if film is None:
             return "gone"
         if film.state == FilmState.READY:
             return "already_ready"
-        film.state = FilmState.RUNNING
-        film.save(update_fields=["state"])
+        audited_move(film, FILM_WORKFLOW, "start", actor=FILM_ACTOR, action=AuditAction.FILM_RENDER_START,
+                     object_type="film", detail={"from": film.state})
     storage = storage_for(current_tenant())
     written: list[str] = []
     try:
@@ -206,18 +210,24 @@ def film_render(*, film_id: int) -> str:
     except (RenderingNotPossible, InstanceUnreadable, ValueError) as error:
         for key in written:  # a failed film keeps nothing partial
             storage.delete(key)
-        Film.objects.filter(pk=film_id).update(state=FilmState.FAILED, error_detail=str(error)[:500],
-                                               finished_at=timezone.now())
-        with transaction.atomic():
-            audit_record(action="film.render", actor=FILM_ACTOR, object_type="film", object_id=film_id,
-                         outcome="failure", detail={"error": str(error)[:500]})
+        with transaction.atomic(durable=True):
+            film = Film.objects.select_for_update().filter(pk=film_id).first()
+            if film is None or not FILM_WORKFLOW.allows(film.state, "fail"):
+                return "failed"
+            audited_move(film, FILM_WORKFLOW, "fail", actor=FILM_ACTOR, action=AuditAction.FILM_RENDER,
+                         object_type="film", outcome=Outcome.FAILURE, detail={"error": str(error)[:500]},
+                         error_detail=str(error)[:500], finished_at=timezone.now())
         return "failed"
-    with transaction.atomic():
-        Film.objects.filter(pk=film_id).update(
-            state=FilmState.READY, sheet_keys=written[:-1], sheets_pdf_key=written[-1], image_count=len(files),
-            finished_at=timezone.now(), error_detail="")
-        audit_record(action="film.render", actor=FILM_ACTOR, object_type="film", object_id=film_id,
-                     detail={"sheets": len(written) - 1, "images": len(files)})
+    with transaction.atomic(durable=True):
+        film = Film.objects.select_for_update().filter(pk=film_id).first()
+        if film is None:
+            return "gone"
+        if not FILM_WORKFLOW.allows(film.state, "finish"):
+            return "already_ready" if film.state == FilmState.READY else film.state
+        audited_move(film, FILM_WORKFLOW, "finish", actor=FILM_ACTOR, action=AuditAction.FILM_RENDER,
+                     object_type="film", detail={"sheets": len(written) - 1, "images": len(files)},
+                     sheet_keys=written[:-1], sheets_pdf_key=written[-1], image_count=len(files),
+                     finished_at=timezone.now(), error_detail="")
     return "ready"
 
 
@@ -266,7 +276,7 @@ def film_link_issue(
             token_hash=token_hash(token), tenant=current_tenant(), film_id=film.pk, code_hash=make_password(code),
             expires_at=timezone.now() + timedelta(days=days), created_by=created_by,
         )
-        audit_record(action="film_link.issue", actor=actor, object_type="film_link", object_id=link.pk,
+        audit_record(action=AuditAction.FILM_LINK_ISSUE, actor=actor, object_type="film_link", object_id=link.pk,
                      detail={"film": film.pk, "expires_at": link.expires_at.isoformat(), "sms": bool(phone_number)})
     issued = IssuedLink(link=link, token=token, access_code=code,
                          url=film_link_url(token, served_port=served_port))
@@ -283,7 +293,7 @@ def film_link_revoke(*, link_id: int, actor: Actor) -> FilmLink:
     if link.revoked_at is None:
         link.revoked_at = timezone.now()
         link.save(update_fields=["revoked_at"])
-        audit_record(action="film_link.revoke", actor=actor, object_type="film_link", object_id=link.pk)
+        audit_record(action=AuditAction.FILM_LINK_REVOKE, actor=actor, object_type="film_link", object_id=link.pk)
     return link
 
 
@@ -341,7 +351,7 @@ def film_link_open(*, token: str, code: str, client_ip: str) -> FilmLink:
         if check_password(code.strip(), link.code_hash):
             link.failed_attempts, link.lockout_count, link.locked_until, link.last_opened_at = 0, 0, None, now
             link.save(update_fields=["failed_attempts", "lockout_count", "locked_until", "last_opened_at"])
-            _audit_in_tenant(link, "film_link.open", client_ip, {})
+            _audit_in_tenant(link, AuditAction.FILM_LINK_OPEN, client_ip, {})
             return link
         lockout = _count_wrong_code(link, now=now, client_ip=client_ip)
     if lockout == "permanent":
@@ -375,12 +385,12 @@ def _count_wrong_code(link: FilmLink, *, now: datetime, client_ip: str) -> Locko
     # Patients' addresses are kept only as long as they count (indexed on created_at: a cheap delete).
     FilmCodeAttempt.objects.filter(created_at__lt=now - CODE_ATTEMPT_WINDOW).delete()
     FilmCodeAttempt.objects.create(client_ip=client_ip)
-    _audit_in_tenant(link, "film_link.wrong_code", client_ip, {"locked": lockout != "none"})
+    _audit_in_tenant(link, AuditAction.FILM_LINK_WRONG_CODE, client_ip, {"locked": lockout != "none"})
     if lockout == "timed":
-        _audit_in_tenant(link, "film_link.lock", client_ip, {
+        _audit_in_tenant(link, AuditAction.FILM_LINK_LOCK, client_ip, {
             "lockout": link.lockout_count, "locked_until": link.locked_until.isoformat() if link.locked_until else None})
     if lockout == "permanent":
-        _audit_in_tenant(link, "film_link.lock_permanently", client_ip, {"lockout": link.lockout_count})
+        _audit_in_tenant(link, AuditAction.FILM_LINK_LOCK_PERMANENTLY, client_ip, {"lockout": link.lockout_count})
         _tell_the_clinic_of_a_permanent_lock(link)
     return lockout
 
@@ -399,14 +409,14 @@ def _tell_the_clinic_of_a_permanent_lock(link: FilmLink) -> None:
     )
 
 
-def _audit_in_tenant(link: FilmLink, action: str, client_ip: str, detail: dict[str, Any]) -> None:
+def _audit_in_tenant(link: FilmLink, action: AuditAction, client_ip: str, detail: dict[str, Any]) -> None:
     with tenant_entered(link.tenant):
         audit_record(action=action, actor=Actor(kind="link", identifier=str(link.pk), name="film link",
                                                 client_ip=client_ip),
                      object_type="film_link", object_id=link.pk, detail={"film": link.film_id, **detail})
 
 
-def film_access_record(*, link: FilmLink, action: str, client_ip: str, detail: dict[str, Any] | None = None) -> None:
+def film_access_record(*, link: FilmLink, action: AuditAction, client_ip: str, detail: dict[str, Any] | None = None) -> None:
     """A view or download through a link, in the tenant's audit trail (call in the tenant's schema)."""
     audit_record(action=action, actor=Actor(kind="link", identifier=str(link.pk), name="film link",
                                             client_ip=client_ip),

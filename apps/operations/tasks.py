@@ -5,6 +5,7 @@ from typing import Any
 from celery import shared_task
 from django.db import connection
 
+from apps.audit.actions import AuditAction
 from tenants.context import current_schema_name, current_tenant_or_none
 
 
@@ -31,6 +32,6 @@ def where_am_i(self: Any, probe_id: str) -> dict[str, Any]:
         "worker": self.request.hostname,
     }
     audit_record(
-        action="worker.probe", actor=Actor.system("worker"), object_type="probe", object_id=probe_id, detail=report
+        action=AuditAction.WORKER_PROBE, actor=Actor.system("worker"), object_type="probe", object_id=probe_id, detail=report
     )
     return report

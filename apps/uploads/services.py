@@ -27,7 +27,8 @@ from apps.accounts.models import User
 from apps.archive.models import StorageExtrasUsage
 from apps.archive.selectors import storage_usage
 from apps.archive.services.storage_extras import staged_upload_bytes_change
-from apps.audit.services import Actor, audit_record
+from apps.audit.actions import AuditAction
+from apps.audit.services import Actor, audit_record, audited_move
 from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
 from apps.storage.backends import ObjectNotFound
 from apps.storage.tenant_storage import storage_for
@@ -39,6 +40,7 @@ from apps.uploads.models import (
     UploadSession,
     UploadSessionStatus,
 )
+from apps.uploads.workflow import UPLOAD_SESSION_WORKFLOW
 from apps.uploads.zip_reader import UnsafeArchive, ZipLimits, is_zip, iter_zip_members
 from tenants.context import current_tenant
 from tenants.deployment import WorkKind, policy_for
@@ -121,7 +123,7 @@ def upload_session_open(*, user: User, label: str = "", idempotency_key: str = "
     try:
         with transaction.atomic():
             session = UploadSession.objects.create(created_by=user, label=label[:200], idempotency_key=idempotency_key)
-            audit_record(action="upload.open", actor=actor, object_type="upload_session", object_id=session.pk)
+            audit_record(action=AuditAction.UPLOAD_OPEN, actor=actor, object_type="upload_session", object_id=session.pk)
     except IntegrityError:
         # A concurrent request with the same key won the race: answer with its session.
         return UploadSession.objects.get(created_by=user, idempotency_key=idempotency_key)
@@ -182,7 +184,7 @@ def upload_file_receive(*, session_id: uuid.UUID, name: str, stream: BinaryIO, a
             )
             staged_upload_bytes_change(delta=stored.size)
             audit_record(
-                action="upload.file", actor=actor, object_type="upload_session", object_id=session.pk,
+                action=AuditAction.UPLOAD_FILE, actor=actor, object_type="upload_session", object_id=session.pk,
                 detail={"file": upload_file.name, "bytes": stored.size},
             )
     except BaseException:
@@ -209,12 +211,10 @@ def upload_session_finish(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
             return session
         if session.files_received == 0:
             raise InvalidInput("Add at least one file before finishing.", code="upload_empty")
-        session.status = UploadSessionStatus.PROCESSING
-        session.last_activity_at = timezone.now()
-        session.save(update_fields=["status", "last_activity_at"])
+        audited_move(session, UPLOAD_SESSION_WORKFLOW, "finish", actor=actor, action=AuditAction.UPLOAD_FINISH,
+                     object_type="upload_session", last_activity_at=timezone.now())
         # From here its files become archive bytes, counted (and checked) by the archive's quota.
         staged_upload_bytes_change(delta=-_staged_bytes_of(session))
-        audit_record(action="upload.finish", actor=actor, object_type="upload_session", object_id=session.pk)
         enqueue_on_commit("apps.uploads.tasks.upload_session_process", tenant=current_tenant(), work=WorkKind.INGEST, args=(str(session.pk),))
     return session
 
@@ -224,12 +224,10 @@ def upload_session_cancel(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
         session = _open_session_for_update(session_id)
         if session.status != UploadSessionStatus.OPEN:
             raise Conflict("Only a session still receiving files can be cancelled.", code="upload_not_open")
-        session.status = UploadSessionStatus.CANCELLED
-        session.finished_at = timezone.now()
-        session.save(update_fields=["status", "finished_at"])
+        audited_move(session, UPLOAD_SESSION_WORKFLOW, "cancel", actor=actor, action=AuditAction.UPLOAD_CANCEL,
+                     object_type="upload_session", finished_at=timezone.now())
         staging_keys = list(session.files.values_list("staging_key", flat=True))
         staged_upload_bytes_change(delta=-_staged_bytes_of(session))
-        audit_record(action="upload.cancel", actor=actor, object_type="upload_session", object_id=session.pk)
     storage = storage_for(current_tenant())
     for key in staging_keys:
         storage.delete(key)
@@ -258,15 +256,13 @@ def upload_sessions_expire(*, idle_seconds: int, now: datetime | None = None) ->
                 continue
             staging_keys = list(session.files.values_list("staging_key", flat=True))
             staged = _staged_bytes_of(session)
-            session.status = UploadSessionStatus.EXPIRED
-            session.finished_at = timezone.now()
-            session.save(update_fields=["status", "finished_at"])
-            staged_upload_bytes_change(delta=-staged)
-            audit_record(
-                action="upload.expire", actor=Actor.system("uploads.expiry"), object_type="upload_session",
-                object_id=session.pk, detail={"idle_seconds": idle_seconds, "staged_bytes": staged,
-                                              "files": len(staging_keys)},
+            audited_move(
+                session, UPLOAD_SESSION_WORKFLOW, "expire", actor=Actor.system("uploads.expiry"),
+                action=AuditAction.UPLOAD_EXPIRE, object_type="upload_session",
+                detail={"idle_seconds": idle_seconds, "staged_bytes": staged, "files": len(staging_keys)},
+                finished_at=timezone.now(),
             )
+            staged_upload_bytes_change(delta=-staged)
         for key in staging_keys:
             storage.delete(key)
         expired += 1
@@ -283,7 +279,7 @@ def upload_sessions_resume_stalled(*, stalled_seconds: int, now: datetime | None
     for session_id in stalled:
         with transaction.atomic():
             UploadSession.objects.filter(pk=session_id).update(last_activity_at=timezone.now())
-            audit_record(action="upload.resume", actor=Actor.system("uploads.reconcile"),
+            audit_record(action=AuditAction.UPLOAD_RESUME, actor=Actor.system("uploads.reconcile"),
                          object_type="upload_session", object_id=session_id,
                          detail={"stalled_seconds": stalled_seconds})
             enqueue_on_commit("apps.uploads.tasks.upload_session_process", tenant=current_tenant(), work=WorkKind.INGEST,
@@ -299,7 +295,7 @@ def _stored_by_an_earlier_run(upload_file: UploadFile, outcome: IngestOutcome) -
     from apps.archive.models import Instance
     from apps.audit.models import AuditEvent
 
-    finished = (AuditEvent.objects.filter(action="upload.finish", object_type="upload_session",
+    finished = (AuditEvent.objects.filter(action=AuditAction.UPLOAD_FINISH, object_type="upload_session",
                                           object_id=str(upload_file.session_id))
                 .values_list("occurred_at", flat=True).first())
     if finished is None or UploadItem.objects.filter(session_id=upload_file.session_id,
@@ -394,11 +390,10 @@ def upload_session_process(*, session_id: uuid.UUID) -> UploadSession | None:
     with transaction.atomic():
         session = _open_session_for_update(session_id)
         if session.status == UploadSessionStatus.PROCESSING:
-            session.status = UploadSessionStatus.COMPLETED
-            session.finished_at = timezone.now()
-            session.save(update_fields=["status", "finished_at"])
-            audit_record(
-                action="upload.complete", actor=actor, object_type="upload_session", object_id=session.pk,
+            audited_move(
+                session, UPLOAD_SESSION_WORKFLOW, "complete", actor=actor, action=AuditAction.UPLOAD_COMPLETE,
+                object_type="upload_session",
                 detail={"stored": session.items_stored, "duplicate": session.items_duplicate, "failed": session.items_failed},
+                finished_at=timezone.now(),
             )
     return session

@@ -15,6 +15,7 @@ from django.utils import timezone
 from apps.ai import services
 from apps.ai.models import AIJob, JobState
 from apps.audit.services import Actor
+from apps.core.errors import InvalidInput
 from tenants.models import Plan
 from tests.ai.jobs_support import JOBS, NODULE_ENGINE, store_chest_phantom
 from tests.support.dicomweb import ct_study, stow
@@ -170,7 +171,7 @@ def test_running_a_job_twice_runs_it_once(platform):
 
 
 def test_an_invalid_onnx_definition_is_refused_with_the_reason(platform):
-    with platform.schema("hospital_b"), pytest.raises(services.InvalidInput) as refused:
+    with platform.schema("hospital_b"), pytest.raises(InvalidInput) as refused:
         services.engine_define(engine_name="half-defined", kind="onnx", actor=Actor.system("test"),
                                definition={"version": "1", "model_path": "/models/x.onnx"})
     assert refused.value.code == "engine_definition_invalid"

@@ -7,6 +7,7 @@ import time
 
 from apps.ai import services
 from apps.ai.models import AIJob, JobState, JobTrigger, RoutingRule
+from apps.ai.services import routing as routing_services
 from apps.archive.tasks import studies_mark_stable
 from tenants.deployment import WorkKind
 from tenants.queues import enqueue
@@ -79,7 +80,7 @@ def test_a_pattern_longer_than_the_cap_is_refused_when_the_rule_is_saved(platfor
 def test_a_rule_beyond_the_tenants_limit_is_refused(platform, monkeypatch):
     admin = platform.http("clinic_a", "clinic_admin")
     existing = len(admin.get(RULES).json()["results"])
-    monkeypatch.setattr(services, "MAX_ROUTING_RULES_PER_TENANT", existing + 1)
+    monkeypatch.setattr(routing_services, "MAX_ROUTING_RULES_PER_TENANT", existing + 1)
     created = admin.post(RULES, json={"name": "last one allowed", "engine_name": NODULE_ENGINE, "modality": "CT"})
     try:
         assert created.status_code == 201, created.text

@@ -15,7 +15,7 @@ from tests.support.platform import unique_suffix
 
 
 def _record(platform, tenant_key: str = "clinic_a", **kwargs) -> AuditEvent:
-    kwargs.setdefault("action", "test.probe")
+    kwargs.setdefault("action", "worker.probe")
     kwargs.setdefault("object_type", "probe")
     kwargs.setdefault("object_id", unique_suffix())
     with platform.schema(tenant_key):
@@ -25,12 +25,12 @@ def _record(platform, tenant_key: str = "clinic_a", **kwargs) -> AuditEvent:
 def test_the_helper_writes_actor_tenant_action_object_address_time_and_outcome(platform):
     before = timezone.now()
     actor = Actor(kind="user", identifier="42", name="alice", client_ip="10.1.2.3")
-    event = _record(platform, actor=actor, action="study.view", object_type="study", object_id="1.2.3",
+    event = _record(platform, actor=actor, action="dicomweb.retrieve", object_type="study", object_id="1.2.3",
                     outcome="denied", detail={"reason": "role"})
     with platform.schema("clinic_a"):
         stored = AuditEvent.objects.get(pk=event.pk)
     assert (stored.tenant_slug, stored.actor_type, stored.actor_id, stored.actor_name) == ("test-clinic-a", "user", "42", "alice")
-    assert (stored.action, stored.object_type, stored.object_id) == ("study.view", "study", "1.2.3")
+    assert (stored.action, stored.object_type, stored.object_id) == ("dicomweb.retrieve", "study", "1.2.3")
     assert (stored.client_ip, stored.outcome, stored.detail) == ("10.1.2.3", "denied", {"reason": "role"})
     assert before <= stored.occurred_at <= timezone.now()
 
@@ -77,7 +77,7 @@ def test_the_database_refuses_to_change_or_delete_an_event(platform, tenant_key,
             change(event.pk)
         stored = AuditEvent.objects.get(pk=event.pk)
     assert "audit events are append-only" in str(refused.value)
-    assert (stored.action, stored.outcome) == ("test.probe", "failure")
+    assert (stored.action, stored.outcome) == ("worker.probe", "failure")
 
 
 def test_a_newly_provisioned_tenants_trail_is_append_only_too(platform):
@@ -103,9 +103,9 @@ def marker(platform):
     object_id = f"marker-{unique_suffix()}"
     alice = Actor(kind="user", identifier="1", name="alice", client_ip="10.0.0.1")
     bob = Actor(kind="user", identifier="2", name="bob", client_ip="10.0.0.2")
-    _record(platform, action="study.view", object_id=object_id, actor=alice)
-    _record(platform, action="study.view", object_id=object_id, actor=bob)
-    _record(platform, action="study.delete", object_id=object_id, actor=alice, outcome="denied")
+    _record(platform, action="dicomweb.retrieve", object_id=object_id, actor=alice)
+    _record(platform, action="dicomweb.retrieve", object_id=object_id, actor=bob)
+    _record(platform, action="dicomweb.search", object_id=object_id, actor=alice, outcome="denied")
     return object_id
 
 
@@ -118,7 +118,7 @@ def _events(client, **params):
 def test_an_admin_reads_the_events_newest_first(platform, marker):
     events = _events(platform.http("clinic_a", "clinic_admin"), object_id=marker)
     assert [(e["action"], e["actor_name"], e["outcome"]) for e in events] == [
-        ("study.delete", "alice", "denied"), ("study.view", "bob", "success"), ("study.view", "alice", "success"),
+        ("dicomweb.search", "alice", "denied"), ("dicomweb.retrieve", "bob", "success"), ("dicomweb.retrieve", "alice", "success"),
     ]
     assert set(events[0]) == {
         "id", "occurred_at", "tenant_slug", "actor_type", "actor_id", "actor_name", "action", "object_type",
@@ -129,9 +129,9 @@ def test_an_admin_reads_the_events_newest_first(platform, marker):
 @pytest.mark.parametrize(
     ("params", "expected"),
     [
-        ({"action": "study.view"}, [("study.view", "bob"), ("study.view", "alice")]),
-        ({"action": "study."}, [("study.delete", "alice"), ("study.view", "bob"), ("study.view", "alice")]),
-        ({"actor": "bob"}, [("study.view", "bob")]),
+        ({"action": "dicomweb.retrieve"}, [("dicomweb.retrieve", "bob"), ("dicomweb.retrieve", "alice")]),
+        ({"action": "dicomweb."}, [("dicomweb.search", "alice"), ("dicomweb.retrieve", "bob"), ("dicomweb.retrieve", "alice")]),
+        ({"actor": "bob"}, [("dicomweb.retrieve", "bob")]),
         ({"object_type": "nothing-like-it"}, []),
     ],
     ids=["exact-action", "action-prefix", "actor", "object-type"],

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from apps.accounts.models import ApiToken, User
+from apps.audit.actions import AuditAction
 from apps.audit.models import AuditEvent
 from tests.support.platform import unique_suffix
 from tests.support.tenancy import (
@@ -169,7 +170,7 @@ def victim(platform) -> VictimObjects:
     with platform.schema("clinic_a"):
         user = user_create(username=f"victim-{unique_suffix()}", role="technologist")
         issued = token_issue(user=user, name="victim")
-        event_id = audit_record(action="victim.probe", object_type="probe", object_id=unique_suffix())
+        event_id = audit_record(action=AuditAction.WORKER_PROBE, object_type="probe", object_id=unique_suffix())
     upload = platform.http("clinic_a", "clinic_admin").post("/api/v1/uploads/", json={"label": "victim"})
     assert upload.status_code == 201, upload.text
     study = ct_study(slices=1, size=16)

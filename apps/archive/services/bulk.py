@@ -16,6 +16,7 @@ from django.db import transaction
 
 from apps.archive.keys import instance_object_key
 from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.dicom.headers import IndexAttributes, text_converter
 from apps.dicom.index_attributes import INSTANCE_VALUES, ColumnKind
@@ -94,7 +95,7 @@ def index_bulk_load(
             indexed = len(summary.stored)
             already = sum(1 for outcome in summary.outcomes if outcome.status == RowStatus.DUPLICATE)
             audit_record(
-                action="archive.bulk_load", actor=actor, object_type="archive",
+                action=AuditAction.ARCHIVE_BULK_LOAD, actor=actor, object_type="archive",
                 detail={"instances": len(rows), "indexed": indexed, "already_indexed": already},
             )
         totals["instances"] += len(rows)

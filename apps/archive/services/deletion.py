@@ -23,6 +23,7 @@ from apps.archive.keys import derived_prefix
 from apps.archive.models import ArchiveUsage, Instance, Patient, Series, Study
 from apps.archive.services.indexing import lock_usage
 from apps.archive.services.storage_extras import rendered_cache_entries_forget
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import NotFound
 from apps.storage.backends import StorageUnavailable
@@ -56,7 +57,7 @@ def study_delete(*, study_instance_uid: str, actor: Actor) -> Study:
         study.purge_after = purge_after
         study.save(update_fields=["deleted_at", "purge_after"])
         audit_record(
-            action="archive.study_delete", actor=actor, object_type="study", object_id=study_instance_uid,
+            action=AuditAction.ARCHIVE_STUDY_DELETE, actor=actor, object_type="study", object_id=study_instance_uid,
             detail={"instances": instances, "purge_after": purge_after.isoformat(), "patient_id": study.patient_id},
         )
     return study
@@ -99,7 +100,7 @@ def series_delete(*, study_instance_uid: str, series_instance_uid: str, actor: A
             study.purge_after = purge_after
             study.save(update_fields=["deleted_at", "purge_after"])
         audit_record(
-            action="archive.series_delete", actor=actor, object_type="series", object_id=series_instance_uid,
+            action=AuditAction.ARCHIVE_SERIES_DELETE, actor=actor, object_type="series", object_id=series_instance_uid,
             detail={"study": study_instance_uid, "instances": instances, "purge_after": purge_after.isoformat(),
                     "study_deleted": study_deleted},
         )
@@ -149,7 +150,7 @@ def deleted_purge(*, now: datetime | None = None, batch_size: int = 2000) -> Pur
                 stored_instances=_decreased("stored_instances", len(instances)),
             )
             audit_record(
-                action="archive.purge", actor=Actor.system("archive.purge"), object_type="archive",
+                action=AuditAction.ARCHIVE_PURGE, actor=Actor.system("archive.purge"), object_type="archive",
                 detail={"studies": len(due_studies), "series": len(due_series), "instances": len(instances),
                         "bytes": freed},
             )

@@ -40,6 +40,7 @@ from apps.archive.models import Study, StudyIdentityConflict
 from apps.archive.selectors import storage_usage
 from apps.archive.services.indexing import IndexOutcome, IndexRow, RowStatus, index_rows
 from apps.archive.spool import PartTooLarge, Spool
+from apps.audit.actions import AuditAction
 from apps.audit.models import Outcome
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import DomainError
@@ -326,7 +327,7 @@ class _Ingest:
             )
             new_count = len(summary.stored)
             audit_record(
-                action="archive.store", actor=self.actor, object_type="study",
+                action=AuditAction.ARCHIVE_STORE, actor=self.actor, object_type="study",
                 object_id=(report.study_instance_uids or [""])[0],
                 outcome=Outcome.SUCCESS if report.stored else Outcome.FAILURE,
                 detail={
@@ -412,7 +413,7 @@ def _identity_conflicts_record(*, outcomes: list[IndexOutcome], actor: Actor, vi
             ])
             Study.objects.filter(pk=study.pk, identity_conflict_at__isnull=True).update(identity_conflict_at=now)
         audit_record(
-            action="archive.identity_conflict", actor=actor, object_type="study", object_id=study_instance_uid,
+            action=AuditAction.ARCHIVE_IDENTITY_CONFLICT, actor=actor, object_type="study", object_id=study_instance_uid,
             outcome=Outcome.FAILURE,
             detail={
                 "via": via, "refused": len(refused),

@@ -21,6 +21,7 @@ from typing import Any
 
 from apps.archive import retrieval, selectors
 from apps.archive.selectors import InstanceFile, SearchPage
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import DomainError, NotFound, StudyNotFound
 from apps.dicom.index_attributes import BY_KEYWORD, Level
@@ -52,7 +53,7 @@ class PixelDataNotAvailable(DomainError):
 def patient_data_read_record(
     *,
     actor: Actor,
-    action: str,
+    action: AuditAction,
     study_instance_uid: str = "",
     series_instance_uid: str = "",
     sop_instance_uid: str = "",
@@ -122,7 +123,7 @@ def instances_retrieve_record(
     """A retrieve of instances (PS3.18 §10.4.1.1.1), whose bytes the answer streams from storage;
     `service` names a transaction other than WADO-RS (``wado-uri``)."""
     patient_data_read_record(
-        actor=actor, action="dicomweb.retrieve", study_instance_uid=study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_RETRIEVE, study_instance_uid=study_instance_uid,
         series_instance_uid=series_instance_uid or "", sop_instance_uid=sop_instance_uid or "",
         detail={"instances": len(files), "container": container, "transfer_syntax": transfer_syntax,
                 **_service(service)},
@@ -141,7 +142,7 @@ def instance_pixel_data_read(*, actor: Actor, item: InstanceFile) -> bytes:
     except (FrameNotFound, TranscodeNotPossible) as error:
         raise PixelDataNotAvailable(str(error)) from error
     patient_data_read_record(
-        actor=actor, action="dicomweb.retrieve", study_instance_uid=item.study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_RETRIEVE, study_instance_uid=item.study_instance_uid,
         series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
         detail={"instances": 1, "container": "bulk_data"},
     )
@@ -161,7 +162,7 @@ def metadata_read(
     if not texts:
         raise NotFound(f"No {_level(series_instance_uid, sop_instance_uid)} here.")
     patient_data_read_record(
-        actor=actor, action="dicomweb.metadata", study_instance_uid=study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_METADATA, study_instance_uid=study_instance_uid,
         series_instance_uid=series_instance_uid or "", sop_instance_uid=sop_instance_uid or "",
         detail={"instances": len(texts), **({"media_type": media_type} if media_type else {})},
     )
@@ -173,7 +174,7 @@ def frames_read(*, actor: Actor, item: InstanceFile, numbers: list[int], form: r
     it lacks, TranscodeNotPossible when the form cannot be made from it."""
     produced = retrieval.frames(_storage(), item, numbers, form)
     patient_data_read_record(
-        actor=actor, action="dicomweb.frames", study_instance_uid=item.study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_FRAMES, study_instance_uid=item.study_instance_uid,
         series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
         detail={"frames": numbers[:50]},
     )
@@ -183,7 +184,7 @@ def frames_read(*, actor: Actor, item: InstanceFile, numbers: list[int], form: r
 def bulk_data_read_record(*, actor: Actor, item: InstanceFile, tag_path: str) -> None:
     """A bulk data element of an instance, sent as found (PS3.18 §10.4.1.1.5)."""
     patient_data_read_record(
-        actor=actor, action="dicomweb.bulkdata", study_instance_uid=item.study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_BULKDATA, study_instance_uid=item.study_instance_uid,
         series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
         detail={"tag_path": tag_path},
     )
@@ -200,7 +201,7 @@ def rendered_read(
         raise FrameNotFound(f"The instance has {item.number_of_frames} frame(s).")
     data, etag = retrieval.rendered(_storage(), item, options)
     patient_data_read_record(
-        actor=actor, action="dicomweb.rendered", study_instance_uid=item.study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_RENDERED, study_instance_uid=item.study_instance_uid,
         series_instance_uid=item.series_instance_uid, sop_instance_uid=item.sop_instance_uid,
         detail={"frame": options.frame_index + 1, **_service(service)},
     )
@@ -220,7 +221,7 @@ def rendered_collection_read(
     if not images:
         raise NothingToRender("Nothing in it can be rendered as an image.")
     patient_data_read_record(
-        actor=actor, action="dicomweb.rendered", study_instance_uid=study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_RENDERED, study_instance_uid=study_instance_uid,
         series_instance_uid=series_instance_uid or "", detail={"instances": len(images)},
     )
     return images
@@ -255,7 +256,7 @@ def thumbnail_read(
     else:
         data, etag = retrieval.rendered(_storage(), item, options)
     patient_data_read_record(
-        actor=actor, action="dicomweb.thumbnail", study_instance_uid=study_instance_uid,
+        actor=actor, action=AuditAction.DICOMWEB_THUMBNAIL, study_instance_uid=study_instance_uid,
         series_instance_uid=series_instance_uid or "", sop_instance_uid=sop_instance_uid or "",
         detail={"shown_instance": item.sop_instance_uid},
     )
@@ -292,7 +293,7 @@ def archive_search(
             raise SeriesNotFound("No such series in this study.")
         raise StudyNotFound("No such study in this archive.")
     patient_data_read_record(
-        actor=actor, action="dicomweb.search", study_instance_uid=study_instance_uid or "",
+        actor=actor, action=AuditAction.DICOMWEB_SEARCH, study_instance_uid=study_instance_uid or "",
         series_instance_uid=series_instance_uid or "",
         detail={"level": str(level), "query": query_string[:500], "results": len(page.rows)},
     )

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from apps.archive.events import StudyStable, study_stable_subscribers
 from apps.archive.models import Study
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from tenants.context import current_tenant
 
@@ -53,7 +54,7 @@ def studies_mark_stable(*, stable_after_seconds: int, limit: int = 500) -> list[
             )
             subscribers = study_stable_subscribers()
             audit_record(
-                action="archive.study_stable", actor=_ARCHIVE_ACTOR, object_type="study",
+                action=AuditAction.ARCHIVE_STUDY_STABLE, actor=_ARCHIVE_ACTOR, object_type="study",
                 object_id=study.study_instance_uid,
                 detail={"instances": study.number_of_instances, "series": study.number_of_series,
                         "subscribers": [name for name, _ in subscribers]},

@@ -18,6 +18,7 @@ from django.db.models import Count, F, Sum, Value
 from django.db.models.functions import Greatest
 
 from apps.archive.models import RenderedCacheEntry, StorageExtrasUsage
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.storage.backends import StorageUnavailable
 from apps.storage.tenant_storage import storage_for
@@ -143,7 +144,7 @@ def rendered_cache_evict(*, max_bytes: int) -> RenderedCacheEviction:
             rendered_cache_entries=Greatest(F("rendered_cache_entries") - Value(len(keys)), Value(0)),
         )
         audit_record(
-            action="archive.rendered_cache_evict", actor=Actor.system("archive.rendered-cache"),
+            action=AuditAction.ARCHIVE_RENDERED_CACHE_EVICT, actor=Actor.system("archive.rendered-cache"),
             object_type="archive", detail={"entries": len(keys), "bytes": freed, "cap_bytes": max_bytes},
         )
     storage = storage_for(current_tenant())

@@ -38,6 +38,7 @@ from apps.archive.services.indexing import IndexRow, RowStatus, index_rows
 from apps.archive.services.ingest import instance_index_entry
 from apps.archive.services.storage_extras import rendered_cache_entries_forget
 from apps.archive.spool import Spool
+from apps.audit.actions import AuditAction
 from apps.audit.models import Outcome
 from apps.audit.services import Actor, audit_record
 from apps.core.errors import DomainError
@@ -173,7 +174,7 @@ def orphaned_objects_collect(
                 # Rendered-cache rows of images removed here go too, with their bytes off the count.
                 rendered_cache_entries_forget(instance_object_keys=sorted({key for _, key in doomed_derived}))
             audit_record(
-                action="storage.orphans_collect", actor=actor, object_type="archive",
+                action=AuditAction.STORAGE_ORPHANS_COLLECT, actor=actor, object_type="archive",
                 outcome=Outcome.FAILURE if report.instances_withheld else Outcome.SUCCESS,
                 detail={
                     "dry_run": dry_run, "min_age_seconds": min_age_seconds, "scanned": report.scanned,
@@ -237,7 +238,7 @@ def _restore_batch(rows: list[IndexRow], summary: ReindexSummary, actor: Actor) 
                 summary.refused[outcome.row.object_key] = f"{outcome.status}: {outcome.detail}"
                 logger.warning("Not restored %s: %s (%s)", outcome.row.object_key, outcome.status, outcome.detail)
         audit_record(
-            action="archive.reindex_restore", actor=actor, object_type="archive",
+            action=AuditAction.ARCHIVE_REINDEX_RESTORE, actor=actor, object_type="archive",
             detail={"instances": len(rows), "restored": len(restored), "studies": studies[:_LISTED_IN_AUDIT]},
         )
     summary.restored += len(restored)
@@ -295,7 +296,7 @@ def archive_reindex(*, actor: Actor, batch_size: int = REINDEX_BATCH) -> Reindex
         work_through(pending)
         with transaction.atomic():
             audit_record(
-                action="archive.reindex", actor=actor, object_type="archive",
+                action=AuditAction.ARCHIVE_REINDEX, actor=actor, object_type="archive",
                 outcome=(Outcome.FAILURE if summary.checksum_mismatches or summary.unreadable or summary.refused
                          else Outcome.SUCCESS),
                 detail={

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 
 from apps.accounts.roles import ADMIN_ROLES, CLINIC_ROLES, HOSPITAL_ROLES, TENANT_ROLES
+from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
 from apps.consults import attachments, selectors, services, webhooks
 from apps.consults.api import serializers
@@ -154,7 +155,7 @@ class ConsultReportPdfView(GenericAPIView):
         if record is None or not record.report_pdf_key:
             raise NotFound("This consult has no delivered report yet.", code="report_not_delivered")
         data = storage_for(current_tenant()).get_bytes(record.report_pdf_key)
-        audit_record(action="consult.report_read", actor=Actor.from_request(request), object_type="consult",
+        audit_record(action=AuditAction.CONSULT_REPORT_READ, actor=Actor.from_request(request), object_type="consult",
                      object_id=route_id, detail={"version": record.delivered_version})
         response = HttpResponse(data, content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="consult-report-v{record.delivered_version}.pdf"'
