@@ -10,6 +10,7 @@ from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
-app = CeleryApp("imaging_cloud")
+# Every task checks it entered its tenant before it runs (tenants.context.TenantEnteringTask).
+app = CeleryApp("imaging_cloud", task_cls="tenants.context:TenantEnteringTask")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(lambda: ["apps.operations", "apps.accounts", "apps.audit", "apps.uploads", "apps.archive", "apps.ai", "apps.consults", "apps.films", "tenants"])

@@ -17,7 +17,14 @@ from typing import Any
 
 from django.db import connection
 from django_tenants.utils import get_public_schema_name, schema_context, tenant_context
+from tenant_schemas_celery.app import get_schema_name_from_task, switch_schema
+from tenant_schemas_celery.task import TenantTask
 
+from apps.core.retries import (
+    DATABASE_ERRORS,
+    OUTLAST_A_RESTART_BACKOFF_MAX_SECONDS,
+    OUTLAST_A_RESTART_RETRIES,
+)
 from tenants.models import Tenant
 
 
@@ -69,3 +76,31 @@ def public_entered() -> Iterator[None]:
     previous tenant is entered again on exit. Usable as a decorator too."""
     with schema_context(get_public_schema_name()):
         yield
+
+
+def task_schema_name(task: Any) -> str | None:
+    """The schema a running task was queued in (stamped into its message by tenant-schemas-celery)."""
+    name = get_schema_name_from_task(task, {})
+    return str(name) if name else None
+
+
+class TenantEnteringTask(TenantTask):  # type: ignore[misc]  # tenant-schemas-celery ships no types
+    """The base of every Celery task: it runs in the schema of the tenant that queued it.
+
+    tenant-schemas-celery enters that schema in a `task_prerun` receiver, and Celery only logs a
+    receiver's error: a database that is out at that instant would leave the task running in the
+    public schema. So the task checks before it runs, enters the schema itself when it is not
+    entered yet, and is retried (like any task meeting a database outage) when it cannot."""
+
+    abstract = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        wanted = task_schema_name(self) or get_public_schema_name()
+        if current_schema_name() != wanted:
+            try:
+                switch_schema(self, kwargs)
+            except DATABASE_ERRORS as error:
+                retries = self.request.retries
+                raise self.retry(exc=error, countdown=min(2 ** retries, OUTLAST_A_RESTART_BACKOFF_MAX_SECONDS),
+                                 max_retries=max(self.max_retries or 0, OUTLAST_A_RESTART_RETRIES)) from error
+        return super().__call__(*args, **kwargs)
