@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
 
-from apps.dicom.rendering import RenderOptions, default_window_for, render_frame_array
+from apps.dicom.rendering import RenderOptions, render_frame_array
+from apps.dicom.window_presets import default_window_for
 
 SHEET_SIZE = (1700, 2200)  # pixels of one sheet: portrait, 8.5 × 11 in at 200 dpi
 HEADER_HEIGHT = 120

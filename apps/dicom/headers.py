@@ -1,5 +1,8 @@
 """Read what the archive needs from a DICOM Part 10 file without decoding its pixel data (no Django imports).
 
+One module over 500 lines on purpose: the structural walk, the parse and the extraction of the
+index attributes are the three stages of one hot path, measured together (docs/benchmarks.md).
+
 `read_instance_header` is the ingest hot path of STOW-RS and uploads:
 
 1. a structural walk over the element headers (PS3.5 §7.1, §7.5) proves the file is complete — every

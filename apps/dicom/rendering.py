@@ -1,5 +1,8 @@
 """Consumer-quality rendering of one frame to JPEG or PNG (no Django imports).
 
+One module over 500 lines on purpose: the steps of the PS3.4 §N.2.1 pipeline call each other and
+share the frame's attributes; split, each part would reach into the others' private helpers.
+
 Serves WADO-RS ``/rendered`` (PS3.18 §8.3.5 rendered media types, §10.4.1.1.3 query parameters) and
 ``/thumbnail`` (PS3.18 §10.4.1.1.4 / §9.5). The grayscale pipeline is the one of PS3.4 §N.2.1:
 
@@ -46,72 +49,6 @@ PNG_COMPRESS_LEVEL: Final = 1
 _GRAYSCALE_PHOTOMETRICS: Final = frozenset({"MONOCHROME1", "MONOCHROME2"})
 _YBR_PHOTOMETRICS: Final = frozenset({"YBR_FULL", "YBR_FULL_422"})
 
-#: Common CT windows in Hounsfield units as (center, width), for films and presets in the viewer.
-WINDOW_PRESETS: Final[dict[str, tuple[float, float]]] = {
-    "brain": (40, 80),
-    "subdural": (75, 215),
-    "stroke": (40, 40),
-    "temporal_bone": (600, 2800),
-    "soft_tissue": (50, 350),
-    "mediastinum": (40, 400),
-    "lung": (-600, 1500),
-    "abdomen": (60, 400),
-    "liver": (30, 150),
-    "bone": (400, 1800),
-    "angiography": (300, 600),
-}
-
-
-def gettext_noop(message: str) -> str:
-    """Marks a label for `makemessages` (this module is free of Django); templates translate it."""
-    return message
-
-
-#: The CT presets a viewer offers, in the order of its buttons, with their labels (one list for the
-#: reading page and the patient's film page).
-VIEWER_PRESETS: Final[tuple[tuple[str, str], ...]] = (
-    ("lung", gettext_noop("Lung")),
-    ("mediastinum", gettext_noop("Mediastinum")),
-    ("bone", gettext_noop("Bone")),
-    ("brain", gettext_noop("Brain")),
-    ("abdomen", gettext_noop("Abdomen")),
-)
-
-
-def viewer_window_presets() -> list[tuple[str, str, float, float]]:
-    """(name, label, center, width) of each viewer preset."""
-    return [(name, label, *WINDOW_PRESETS[name]) for name, label in VIEWER_PRESETS]
-
-# Body Part Examined (0018,0015) defined terms (PS3.16 Annex L) to the preset a CT film opens with.
-_CT_PRESET_BY_BODY_PART: Final[dict[str, str]] = {
-    "HEAD": "brain",
-    "BRAIN": "brain",
-    "SKULL": "bone",
-    "HEADNECK": "soft_tissue",
-    "NECK": "soft_tissue",
-    "CHEST": "mediastinum",
-    "THORAX": "mediastinum",
-    "LUNG": "lung",
-    "CHESTABDOMEN": "abdomen",
-    "CHESTABDPELVIS": "abdomen",
-    "ABDOMEN": "abdomen",
-    "ABDOMENPELVIS": "abdomen",
-    "PELVIS": "abdomen",
-    "LIVER": "liver",
-    "SPINE": "bone",
-    "CSPINE": "bone",
-    "TSPINE": "bone",
-    "LSPINE": "bone",
-    "EXTREMITY": "bone",
-    "HIP": "bone",
-    "KNEE": "bone",
-    "ANKLE": "bone",
-    "FOOT": "bone",
-    "SHOULDER": "bone",
-    "ELBOW": "bone",
-    "WRIST": "bone",
-    "HAND": "bone",
-}
 
 
 class RenderingParameterError(ValueError):
@@ -326,20 +263,6 @@ def _check_viewport_size(width: int, height: int) -> None:
         raise RenderingParameterError(
             f"viewport width and height must be from 1 to {MAX_VIEWPORT_SIDE}, got {width},{height}"
         )
-
-
-# --- presets -------------------------------------------------------------------------------------
-
-
-def default_window_for(modality: str | None, body_part: str | None) -> tuple[float, float] | None:
-    """A sensible (center, width) for a CT body part, or None when the dataset's own VOI should be used.
-
-    Only CT values are in calibrated units (Hounsfield, PS3.3 §C.8.2.1.1.7), so presets apply to CT only.
-    """
-    if (modality or "").upper() != "CT":
-        return None
-    key = (body_part or "").upper().replace(" ", "").replace("_", "")
-    return WINDOW_PRESETS[_CT_PRESET_BY_BODY_PART.get(key, "soft_tissue")]
 
 
 # --- rendering -----------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
 """Frames and transfer syntaxes for WADO-RS: extract, decode and transcode pixel data (no Django imports).
 
+One module over 500 lines on purpose: extraction, decoding and transcoding share the frame and
+byte-order helpers below, and every WADO-RS representation goes through them.
+
 What a WADO-RS server must do with the stored bytes of one instance:
 
 - Retrieve frames (PS3.18 §10.4.1.1.2, frame list 1-based): compressed frames are sent exactly as

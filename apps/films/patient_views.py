@@ -30,7 +30,8 @@ from apps.archive.selectors import InstanceFile, instances_for_retrieval
 from apps.audit.actions import AuditAction
 from apps.core.requests import client_ip
 from apps.dicom.modalities import NON_IMAGE_MODALITIES
-from apps.dicom.rendering import VIEWER_PRESETS, WINDOW_PRESETS, RenderOptions
+from apps.dicom.rendering import RenderOptions
+from apps.dicom.window_presets import VIEWER_PRESETS, WINDOW_PRESETS
 from apps.film_links.models import FilmLink
 from apps.films.models import Film, FilmState
 from apps.films.services import (

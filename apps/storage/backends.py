@@ -1,5 +1,8 @@
 """Object storage behind one interface: S3 (boto3) or a local folder.
 
+One module over 500 lines on purpose: the two stores implement one protocol side by side, so a
+change to one is seen next to the other.
+
 No other module imports boto3. Objects are immutable once written; writes are atomic (S3 by
 nature, the filesystem by write-to-temp then rename).
 """

@@ -9,7 +9,7 @@ from apps.accounts.roles import Role
 from apps.consults.api.views import ACTIONS
 from apps.consults.pages.views import PAGE_ACTIONS
 from apps.consults.permissions import ROLES_BY_ACTION, ConsultAction, actions_for_role, role_may
-from apps.dicom.rendering import WINDOW_PRESETS, viewer_window_presets
+from apps.dicom.window_presets import WINDOW_PRESETS, viewer_window_presets
 from tests.consults.support import act, clinic_study, consult_request
 from tests.support.tenancy import session_login
 

@@ -15,14 +15,12 @@ from pydicom.pixels import apply_color_lut
 from pydicom.sequence import Sequence
 
 from apps.dicom.rendering import (
-    WINDOW_PRESETS,
     RenderingNotPossible,
     RenderingParameterError,
     RenderOptions,
     SourceRegion,
     Viewport,
     VoiLutFunction,
-    default_window_for,
     parse_quality_parameter,
     parse_viewport_parameter,
     parse_window_parameter,
@@ -30,6 +28,7 @@ from apps.dicom.rendering import (
     render_frame_array,
     render_thumbnail,
 )
+from apps.dicom.window_presets import WINDOW_PRESETS, default_window_for
 from tests.factories.dicom_factory import (
     from_part10_bytes,
     make_ct_slice,

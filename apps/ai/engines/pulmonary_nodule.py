@@ -1,5 +1,8 @@
 """A classical (no learned weights) solid pulmonary nodule detector for chest CT, on the CPU.
 
+One module over 500 lines on purpose: it is one engine, whose steps and their tuned thresholds are
+read and changed together.
+
 Pipeline, each step chosen so that a 512×512×300 volume takes 5–7 s on one core:
 
 1. Lung mask, on a grid coarsened to about 1.4 mm in-plane and 1.5 mm between slices by

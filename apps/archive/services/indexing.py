@@ -1,5 +1,8 @@
 """Write a batch of instances into the index in one transaction, with set-based SQL.
 
+One module over 500 lines on purpose: the quota check, the classification and the three statements
+are one transaction's steps; the SQL they run is built from the index-attribute registry below.
+
 One call indexes every instance of a STOW-RS request (or a bulk-load chunk) with three statements,
 whatever the batch size:
 

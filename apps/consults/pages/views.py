@@ -23,7 +23,7 @@ from apps.consults.pages.forms import NewConsultForm, ReportForm
 from apps.consults.permissions import ConsultAction, actions_for_role, role_may
 from apps.core.errors import DomainError
 from apps.dicom.modalities import NON_IMAGE_MODALITIES
-from apps.dicom.rendering import viewer_window_presets
+from apps.dicom.window_presets import viewer_window_presets
 from tenants.context import current_tenant, tenant_entered
 from tenants.models import ReferralLink
 
