@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from csp import constants as csp_constants
 from django.contrib.auth.decorators import login_required
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_safe
 
 from apps.viewer.app_config import app_config_script
 from apps.viewer.build import index_html, inline_script_hashes
+from tenants.queues import current_tenant
 
 # OHIF's needs (docs/viewer.md "Content Security Policy"), on the viewer's page only: its inline
 # bootstrap scripts by hash (added per response), WebAssembly image codecs, web workers started from
@@ -48,7 +48,7 @@ def viewer_page(request: HttpRequest, route: str = "") -> HttpResponse:
 def app_config(request: HttpRequest) -> HttpResponse:
     """OHIF's `window.config` for this tenant domain (apps.viewer.app_config)."""
     origin = f"{request.scheme}://{request.get_host()}"
-    response = HttpResponse(app_config_script(origin=origin, tenant_name=connection.tenant.name),
+    response = HttpResponse(app_config_script(origin=origin, tenant_name=current_tenant().name),
                             content_type="text/javascript; charset=utf-8")
     response["Cache-Control"] = "private, no-store"
     return response
