@@ -158,6 +158,9 @@ def main() -> None:
             options.add_argument(flag)
         driver = webdriver.Chrome(service=Service(shutil.which("chromedriver")), options=options)
         stack.callback(driver.quit)
+        # Resource Timing keeps 250 entries by default: fewer than OHIF's files plus 200 frames.
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument",
+                               {"source": "performance.setResourceTimingBufferSize(10000);"})
         base = f"http://{TENANT_DOMAIN}:{HTTP_PORT}"
         sign_in(driver, base)
         url = f"{base}/viewer/viewer?StudyInstanceUIDs={study}"
