@@ -5,6 +5,7 @@ from django.views.generic import RedirectView
 
 from apps.dicomweb.urls import urlpatterns as dicomweb_urlpatterns
 from apps.storage.views import presigned_object
+from apps.viewer.views import app_config as viewer_app_config
 from config.urls_common import api_common
 from config.urls_common import urlpatterns as common
 
@@ -18,6 +19,10 @@ urlpatterns = common + [
     # (docs/consults.md); before the pages, whose `<id>/<action>` would otherwise match.
     path("consults/<uuid:consult_id>/dicomweb/", include((dicomweb_urlpatterns, "consult_dicomweb"))),
     path("consults/", include("apps.consults.pages.urls")),
+    # The embedded diagnostic viewer (docs/viewer.md): OHIF's page under /viewer/, its configuration
+    # where OHIF's page loads it; OHIF's other files are served at the root by WhiteNoise.
+    path("viewer/", include("apps.viewer.urls")),
+    path("app-config.js", viewer_app_config, name="viewer-app-config"),
     # Presigned filesystem objects, bound to this tenant (the S3 backend's links go to S3).
     path("storage/objects/<str:token>", presigned_object, name="storage-presigned"),
     path("", RedirectView.as_view(url="/consults/", permanent=False)),

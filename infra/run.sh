@@ -6,4 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/venv.sh
+# The diagnostic viewer under /viewer/ (docs/viewer.md): installed once, needs npm the first time.
+bash infra/viewer.sh
 exec .venv/bin/python -m launcher "$@"

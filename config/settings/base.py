@@ -6,6 +6,7 @@ With none set, the embedded default (config.embedded) is used.
 """
 
 import ipaddress
+import json
 import os
 from datetime import timedelta
 
@@ -95,6 +96,7 @@ TENANT_APPS = [
     "apps.ai",
     "apps.consults",
     "apps.films",
+    "apps.viewer",
 ]
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -214,6 +216,17 @@ STATIC_URL = "/static/"
 # no collectstatic step is needed; STATIC_ROOT only for a deployment that collects them anyway.
 STATIC_ROOT = env_str("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
+
+# The diagnostic viewer (docs/viewer.md): OHIF's shipped build as pinned in package.json and installed
+# by infra/viewer.sh. Its assets are served at the root of every domain (the build names them by
+# absolute paths); its page and configuration under /viewer/ on tenant domains (apps.viewer).
+VIEWER_PIN = json.loads((BASE_DIR / "package.json").read_text())["viewer"]
+VIEWER_DIST_DIR = env_str("VIEWER_DIST_DIR") or str(
+    BASE_DIR / ".viewer" / f"{VIEWER_PIN['package'].lstrip('@').replace('/', '-')}-{VIEWER_PIN['version']}" / "dist")
+WHITENOISE_ROOT = VIEWER_DIST_DIR if os.path.isdir(VIEWER_DIST_DIR) else None
+# Content-hashed names never change content, so they are cached for a year (WhiteNoise's "immutable"):
+# OHIF's chunks `<id>.bundle.<16 hex>.js` and wasm `<16 hex>.wasm`, Django's hashed statics' 12 hex.
+WHITENOISE_IMMUTABLE_FILE_TEST = r"(?:^|[./])[0-9a-f]{12,}\.[a-z0-9]+$"
 
 # Pages load scripts only from this origin or inline with the response's nonce; nothing may frame
 # them. JSON and DICOMweb answers are not documents and get no policy (docs/security.md).

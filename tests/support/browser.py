@@ -16,7 +16,8 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 @contextmanager
-def chromium(width: int, height: int, *, language: str = "en-US") -> Iterator[Any]:
+def chromium(width: int, height: int, *, language: str = "en-US", network_log: bool = False) -> Iterator[Any]:
+    """`network_log`: keep DevTools' network events, read with `requested_urls(driver)`."""
     binary, driver_path = shutil.which("chromium"), shutil.which("chromedriver")
     if not binary or not driver_path:
         pytest.skip("Debian's chromium and chromium-driver are not installed (.ci/run installs them)")
@@ -28,12 +29,23 @@ def chromium(width: int, height: int, *, language: str = "en-US") -> Iterator[An
     for flag in [*CHROMIUM_FLAGS, f"--window-size={width},{height}", f"--lang={language}"]:
         options.add_argument(flag)
     options.add_experimental_option("prefs", {"intl.accept_languages": language})
+    if network_log:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(driver_path), options=options)
     driver.set_page_load_timeout(60)
     try:
         yield driver
     finally:
         driver.quit()
+
+
+def requested_urls(driver: Any) -> list[str]:
+    """The URLs the page requested since the last call (a driver started with `network_log=True`)."""
+    import json
+
+    messages = (json.loads(entry["message"])["message"] for entry in driver.get_log("performance"))
+    return [message["params"]["request"]["url"] for message in messages
+            if message["method"] == "Network.requestWillBeSent"]
 
 
 def screenshot(driver: Any, name: str) -> Path:
