@@ -10,6 +10,7 @@ from tests.factories.dicom_factory import make_multiframe, to_part10_bytes
 from tests.support.dicomweb import (
     ct_study,
     failures,
+    instance_path,
     parse_multipart,
     qido,
     referenced_uids,
@@ -91,10 +92,6 @@ def stored_ct(platform):
     return study
 
 
-def _instance_path(study, index: int = 0) -> str:
-    dataset = study.datasets[index]
-    return (f"/dicomweb/studies/{study.study_instance_uid}/series/{dataset.SeriesInstanceUID}"
-            f"/instances/{dataset.SOPInstanceUID}")
 
 
 @pytest.mark.parametrize("suffix", ["/thumbnail", "/rendered", "/frames/1/rendered", "/frames/1/thumbnail"])
@@ -102,9 +99,9 @@ def test_the_accept_query_parameter_of_an_instance_image_overrides_the_header_ps
                                                                                            suffix):
     http = platform.http("clinic_a", "referring_physician")
 
-    jpeg = http.get(_instance_path(stored_ct) + suffix, params={"accept": "image/jpeg"},
+    jpeg = http.get(instance_path(stored_ct) + suffix, params={"accept": "image/jpeg"},
                     headers={"Accept": "application/json"})
-    png = http.get(_instance_path(stored_ct) + suffix, params={"accept": "image/png"},
+    png = http.get(instance_path(stored_ct) + suffix, params={"accept": "image/png"},
                    headers={"Accept": "image/jpeg"})
 
     assert (jpeg.status_code, jpeg.headers["Content-Type"]) == (200, "image/jpeg")
@@ -224,7 +221,7 @@ def test_each_frame_part_carries_its_content_location_ps3_18_8_6_1_2(platform):
 
 
 def test_each_bulk_data_part_carries_its_content_location_ps3_18_8_6_1_2(platform, stored_ct):
-    instance = _instance_path(stored_ct)
+    instance = instance_path(stored_ct)
     http = platform.http("clinic_a", "referring_physician")
 
     response = http.get(f"{instance}/bulkdata/7FE00010",
@@ -268,7 +265,7 @@ def test_metadata_is_sent_as_native_dicom_model_xml_ps3_18_8_7_3_3_2(platform, s
 
 @pytest.mark.parametrize("accept", ['multipart/related; type="application/octet-stream"', "application/octet-stream"])
 def test_an_instance_is_retrieved_as_octet_stream_bulk_data_ps3_18_table_8_7_3_2(platform, stored_ct, accept):
-    instance = _instance_path(stored_ct)
+    instance = instance_path(stored_ct)
 
     response = platform.http("clinic_a", "referring_physician").get(instance, headers={"Accept": accept})
 

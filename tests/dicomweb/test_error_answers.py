@@ -10,7 +10,7 @@ from django.conf import settings
 
 from apps.dicomweb.errors import error_answer
 from apps.storage.backends import StorageUnavailable
-from tests.support.dicomweb import ct_study, multipart_body, stow
+from tests.support.dicomweb import ct_study, instance_path, multipart_body, stow
 
 UNKNOWN_STUDY = "1.2.826.0.1.3680043.8.498.999999999999"
 
@@ -23,9 +23,6 @@ def stored(platform):
     return study
 
 
-def _instance_path(study) -> str:
-    dataset = study.datasets[0]
-    return f"/dicomweb/studies/{study.study_instance_uid}/series/{dataset.SeriesInstanceUID}/instances/{dataset.SOPInstanceUID}"
 
 
 def _reader(platform):
@@ -69,7 +66,7 @@ def test_a_role_the_method_does_not_admit_is_403_permission_denied(platform, sto
 
 
 def test_a_malformed_frame_list_is_400_invalid_frame_list(platform, stored):
-    answer = _reader(platform).get(f"{_instance_path(stored)}/frames/0")
+    answer = _reader(platform).get(f"{instance_path(stored)}/frames/0")
     assert answer.status_code == 400
     assert answer.json() == {"code": "invalid_frame_list",
                              "detail": "Frame numbers are 1-based integers separated by commas."}
@@ -111,13 +108,13 @@ def test_a_representation_nothing_can_produce_is_406_not_acceptable_ps3_18_8_3_3
 
 
 def test_a_frame_the_instance_lacks_is_404_frame_not_found(platform, stored):
-    answer = _reader(platform).get(f"{_instance_path(stored)}/frames/2")
+    answer = _reader(platform).get(f"{instance_path(stored)}/frames/2")
     assert answer.status_code == 404
     assert answer.json()["code"] == "frame_not_found"
 
 
 def test_a_rendering_parameter_out_of_range_is_400_invalid_rendering_parameter_ps3_18_8_3_5(platform, stored):
-    answer = _reader(platform).get(f"{_instance_path(stored)}/rendered", params={"quality": "0"})
+    answer = _reader(platform).get(f"{instance_path(stored)}/rendered", params={"quality": "0"})
     assert answer.status_code == 400
     assert answer.json()["code"] == "invalid_rendering_parameter"
 
@@ -152,7 +149,7 @@ def _closed_port() -> int:
 
 def test_object_storage_not_answering_is_503_with_retry_after(platform, stored, monkeypatch):
     monkeypatch.setattr(settings, "S3_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
-    answer = _reader(platform).get(f"{_instance_path(stored)}/frames/1")
+    answer = _reader(platform).get(f"{instance_path(stored)}/frames/1")
     assert answer.status_code == 503
     assert answer.headers["Retry-After"] == str(settings.OUTAGE_RETRY_AFTER_SECONDS)
     assert answer.headers["Cache-Control"] == "no-store"

@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from apps.archive.services import reads
 from apps.audit.models import AuditEvent
 from apps.audit.services import Actor
-from tests.support.dicomweb import ct_study, stow
+from tests.support.dicomweb import ct_study, instance_path, stow
 
 ORIGINAL = "application/dicom; transfer-syntax=*"
 
@@ -25,9 +25,6 @@ def stored(platform):
     return study
 
 
-def _instance_path(study) -> str:
-    dataset = study.datasets[0]
-    return f"/dicomweb/studies/{study.study_instance_uid}/series/{dataset.SeriesInstanceUID}/instances/{dataset.SOPInstanceUID}"
 
 
 def _get(platform, path: str, **headers):
@@ -41,7 +38,7 @@ def _events(platform, action: str, object_id: str) -> list[AuditEvent]:
 
 def test_a_wado_retrieve_writes_one_event_naming_the_instance_and_the_representation(platform, stored):
     sop = stored.datasets[0].SOPInstanceUID
-    answer = _get(platform, _instance_path(stored), Accept=ORIGINAL)
+    answer = _get(platform, instance_path(stored), Accept=ORIGINAL)
     assert answer.status_code == 200
     [event] = _events(platform, "dicomweb.retrieve", sop)
     assert (event.actor_type, event.actor_name, event.object_type) == ("user", "referring_physician-user", "instance")
@@ -53,8 +50,8 @@ def test_a_wado_retrieve_writes_one_event_naming_the_instance_and_the_representa
 
 def test_a_wado_retrieve_answered_304_not_modified_is_recorded_like_a_200(platform, stored):
     sop = stored.datasets[0].SOPInstanceUID
-    first = _get(platform, _instance_path(stored), Accept=ORIGINAL)
-    again = _get(platform, _instance_path(stored), Accept=ORIGINAL, **{"If-None-Match": first.headers["ETag"]})
+    first = _get(platform, instance_path(stored), Accept=ORIGINAL)
+    again = _get(platform, instance_path(stored), Accept=ORIGINAL, **{"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304
     assert len(_events(platform, "dicomweb.retrieve", sop)) == 2
 
@@ -69,7 +66,7 @@ def test_metadata_answered_304_not_modified_is_recorded_like_a_200(platform, sto
 
 
 def test_a_rendered_image_answered_304_not_modified_is_recorded_like_a_200(platform, stored):
-    path = f"{_instance_path(stored)}/rendered"
+    path = f"{instance_path(stored)}/rendered"
     first = _get(platform, path, Accept="image/png")
     again = _get(platform, path, Accept="image/png", **{"If-None-Match": first.headers["ETag"]})
     assert again.status_code == 304

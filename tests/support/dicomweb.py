@@ -78,6 +78,13 @@ def dx_study(**identifiers: Any) -> Study:
     return Study(identifiers["study_instance_uid"], identifiers["patient_id"], [to_part10_bytes(dataset)], [dataset])
 
 
+def instance_path(study: Study, index: int = 0) -> str:
+    """The WADO-RS path of one instance of a stored study, under the tenant's root."""
+    dataset = study.datasets[index]
+    return (f"/dicomweb/studies/{study.study_instance_uid}/series/{dataset.SeriesInstanceUID}"
+            f"/instances/{dataset.SOPInstanceUID}")
+
+
 def sample_file_with_new_uids(name: str, *, patient_id: str | None = None, study_instance_uid: str | None = None) -> bytes:
     """One of pydicom's bundled files with fresh UIDs (its pixel data bytes untouched, in its own
     transfer syntax), so each test stores it anew."""
