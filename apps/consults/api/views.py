@@ -145,19 +145,25 @@ class ConsultActionView(GenericAPIView):
 
 
 class ConsultReportPdfView(GenericAPIView):
+    """GET /consults/{id}/report.pdf[?version=N]: a delivered version's PDF (the latest by default).
+    Every version keeps its own PDF; an addendum's shows the addendum above the original."""
+
     allowed_roles = CLINIC_ROLES
 
     @extend_schema(responses={(200, "application/pdf"): bytes})
     def get(self, request: Request, route_id: uuid.UUID) -> HttpResponse:
-        view = selectors.consult_view(tenant=current_tenant(), route_id=route_id)
-        record = view.clinic_record
-        if record is None or not record.report_pdf_key:
-            raise NotFound("This consult has no delivered report yet.", code="report_not_delivered")
-        data = storage_for(current_tenant()).get_bytes(record.report_pdf_key)
+        requested = request.query_params.get("version", "")
+        if requested and not requested.isdigit():
+            raise InvalidInput("version must be a report version number.", code="invalid_version")
+        selectors.consult_view(tenant=current_tenant(), route_id=route_id)  # 404 unless the clinic's consult
+        delivered = selectors.clinic_report_version(route_id=route_id, version=int(requested) if requested else None)
+        if delivered is None:
+            raise NotFound("This consult has no such delivered report yet.", code="report_not_delivered")
+        data = storage_for(current_tenant()).get_bytes(delivered.pdf_key)
         audit_record(action="consult.report_read", actor=Actor.from_request(request), object_type="consult",
-                     object_id=route_id, detail={"version": record.delivered_version})
+                     object_id=route_id, detail={"version": delivered.version})
         response = HttpResponse(data, content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="consult-report-v{record.delivered_version}.pdf"'
+        response["Content-Disposition"] = f'inline; filename="consult-report-v{delivered.version}.pdf"'
         response["Cache-Control"] = "private, no-store"
         return response
 
