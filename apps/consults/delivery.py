@@ -85,6 +85,9 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
         if not study_files:
             raise DeliveryFailed("The consult's studies are no longer in the clinic's archive.")
         versions = list(ClinicReportVersion.objects.select_for_update().filter(route_id=route.pk).order_by("version"))
+        if not versions:  # signed before versions were kept (migration 0005 copies those): keep the one received
+            versions = [ClinicReportVersion.objects.create(route_id=route.pk, version=request.report_version,
+                                                           kind=request.report["kind"], report=request.report)]
         now = timezone.now()
         for index, version_row in enumerate(versions):
             if not version_row.pdf_key:
@@ -92,7 +95,8 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
                                  study_files=study_files, storage=storage, delivered_at=now)
         latest = versions[-1]
         report, version, pdf_key, sop_uid = latest.report, latest.version, latest.pdf_key, latest.sr_sop_instance_uid
-        key_images = list(report.get("key_image_sop_instance_uids") or [])
+        in_study = {file.sop_instance_uid for file in study_files}
+        key_images = [uid for uid in report.get("key_image_sop_instance_uids") or [] if uid in in_study]
 
         request.report_pdf_key = pdf_key
         request.report_sr_sop_instance_uid = sop_uid
@@ -109,7 +113,7 @@ def consult_deliver(*, route_id: uuid.UUID | str) -> str:
                      detail=detail)
         event = ConsultDelivered(
             tenant_slug=route.clinic.slug, consult_id=request.pk, study_instance_uids=tuple(route.study_instance_uids),
-            key_image_sop_instance_uids=tuple(uid for uid in key_images if uid in {f.sop_instance_uid for f in study_files}),
+            key_image_sop_instance_uids=tuple(key_images),
             report=_snapshot_of(route, latest), report_pdf_key=pdf_key,
             earlier_reports=tuple(_snapshot_of(route, row) for row in versions[:-1]),
         )

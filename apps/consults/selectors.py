@@ -116,12 +116,19 @@ def consult_view(*, tenant: Tenant, route_id: uuid.UUID | str) -> ConsultView:
     )
 
 
-def clinic_report_version(*, route_id: uuid.UUID | str, version: int | None = None) -> ClinicReportVersion | None:
-    """A delivered version of the consult's report in the clinic's schema (None: the latest delivered)."""
-    delivered = ClinicReportVersion.objects.filter(route_id=route_id).exclude(pdf_key="")
-    if version is not None:
-        return delivered.filter(version=version).first()
-    return delivered.order_by("-version").first()
+def delivered_report_versions(route: ConsultRoute) -> list[ClinicReportVersion]:
+    """The versions of the consult's report delivered to the clinic (each with its PDF), oldest first,
+    read in the clinic's schema (so the hospital's pages can link the PDFs its report was delivered as)."""
+    with in_tenant(route.clinic):
+        return list(ClinicReportVersion.objects.filter(route_id=route.pk).exclude(pdf_key="").order_by("version"))
+
+
+def delivered_report_version(route: ConsultRoute, version: int | None = None) -> ClinicReportVersion | None:
+    """One delivered version (None: the latest delivered), or None when it was not delivered."""
+    delivered = delivered_report_versions(route)
+    if version is None:
+        return delivered[-1] if delivered else None
+    return next((item for item in delivered if item.version == version), None)
 
 
 @dataclass(frozen=True)

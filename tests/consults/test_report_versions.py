@@ -7,6 +7,7 @@ the original followed by the addendum."""
 from __future__ import annotations
 
 import io
+import re
 
 import pydicom
 import pytest
@@ -24,6 +25,7 @@ from tests.consults.support import (
     consult_state,
     write_report,
 )
+from tests.films.support import enter_code, issue_link, patient
 from tests.support.platform import wait_until
 
 ORIGINAL_FINDINGS = "A 9 mm solid nodule in the right upper lobe."
@@ -92,6 +94,14 @@ def test_each_version_has_its_own_pdf_and_the_latest_is_the_default(platform, am
         < addendum_text.index(ORIGINAL_FINDINGS)
 
 
+def test_the_hospital_downloads_the_same_pdfs_its_report_was_delivered_as(platform, amended):
+    consult_id, _, _ = amended
+    for version in (1, 2):
+        answer = platform.http("hospital_b", "radiologist").get(f"{CONSULTS}{consult_id}/report.pdf?version={version}")
+        assert answer.status_code == 200, answer.text
+        assert answer.content == _pdf(platform, consult_id, f"?version={version}")
+
+
 def test_a_version_not_delivered_is_404_and_a_malformed_one_400(platform, amended):
     consult_id, _, _ = amended
     clinic = platform.http("clinic_a", "referring_physician")
@@ -125,3 +135,10 @@ def test_the_patients_film_shows_the_original_then_the_addendum(platform, amende
                           timeout=30, message="the film to carry both report versions")
     assert [(item["version"], item["is_addendum"], item["findings"]) for item in film.report["versions"]] == [
         (1, False, ORIGINAL_FINDINGS), (2, True, ADDENDUM_FINDINGS)]
+    link = issue_link(platform, film.pk)
+    page = enter_code(patient(platform), link.path, link.code)
+    assert page.status_code == 200
+    headings = re.findall(r'<section class="report-version" id="report-v(\d)">\s*<h3>([^<]*)</h3>', page.text)
+    assert [(number, heading.split(" (")[0]) for number, heading in headings] == [
+        ("1", "Original report"), ("2", "Addendum 1")]
+    assert page.text.index(ORIGINAL_FINDINGS) < page.text.index(ADDENDUM_FINDINGS)

@@ -90,6 +90,9 @@ def test_a_radiologist_signs_an_addendum_and_the_clinic_sees_both_versions(platf
         assert headings[0].startswith(f"Original report (v1, signed by {RADIOLOGIST}, at ")
         assert headings[1].startswith(f"Addendum 1 (v2, signed by {RADIOLOGIST}, at ")
         assert browser.find_element(By.CSS_SELECTOR, "#report-v1 .findings").text == ORIGINAL_FINDINGS
+        # The original was delivered: its PDF is linked here too (the addendum's once it is delivered).
+        assert browser.find_element(By.CSS_SELECTOR, "#report-v1 a.pdf").get_attribute("href").endswith(
+            f"/api/v1/consults/{consult_id}/report.pdf?version=1")
         assert marked in browser.find_element(By.CSS_SELECTOR, "#report-v2 .key-images").text
         screenshot(browser, "consult_addendum_signed")
 

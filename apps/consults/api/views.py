@@ -21,8 +21,9 @@ from apps.accounts.roles import ADMIN_ROLES, CLINIC_ROLES, HOSPITAL_ROLES, TENAN
 from apps.audit.services import Actor, audit_record
 from apps.consults import attachments, selectors, services, webhooks
 from apps.consults.api import serializers
+from apps.consults.grants import in_tenant
 from apps.consults.models import ConsultAttachment, WebhookEndpoint
-from apps.consults.permissions import ROLES_BY_ACTION, ConsultAction
+from apps.consults.permissions import COORDINATOR_ROLES, READER_ROLES, ROLES_BY_ACTION, ConsultAction
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.requests import query_datetime
 from apps.storage.tenant_storage import storage_for
@@ -145,23 +146,27 @@ class ConsultActionView(GenericAPIView):
 
 
 class ConsultReportPdfView(GenericAPIView):
-    """GET /consults/{id}/report.pdf[?version=N]: a delivered version's PDF (the latest by default).
-    Every version keeps its own PDF; an addendum's shows the addendum above the original."""
+    """GET /consults/{id}/report.pdf[?version=N]: a delivered version's PDF (the latest by default),
+    for the clinic and for the hospital that wrote it. Every version keeps its own PDF, in the clinic's
+    storage; an addendum's shows the addendum above the original. Each read is audited on both sides."""
 
-    allowed_roles = CLINIC_ROLES
+    allowed_roles = frozenset(CLINIC_ROLES | COORDINATOR_ROLES | READER_ROLES)
 
     @extend_schema(responses={(200, "application/pdf"): bytes})
     def get(self, request: Request, route_id: uuid.UUID) -> HttpResponse:
         requested = request.query_params.get("version", "")
         if requested and not requested.isdigit():
             raise InvalidInput("version must be a report version number.", code="invalid_version")
-        selectors.consult_view(tenant=current_tenant(), route_id=route_id)  # 404 unless the clinic's consult
-        delivered = selectors.clinic_report_version(route_id=route_id, version=int(requested) if requested else None)
+        route = selectors.consult_view(tenant=current_tenant(), route_id=route_id).route
+        delivered = selectors.delivered_report_version(route, int(requested) if requested else None)
         if delivered is None:
             raise NotFound("This consult has no such delivered report yet.", code="report_not_delivered")
-        data = storage_for(current_tenant()).get_bytes(delivered.pdf_key)
-        audit_record(action="consult.report_read", actor=Actor.from_request(request), object_type="consult",
-                     object_id=route_id, detail={"version": delivered.version})
+        data = storage_for(route.clinic).get_bytes(delivered.pdf_key)
+        actor, reader = Actor.from_request(request), current_tenant()
+        for tenant in (route.clinic, route.hospital):
+            with in_tenant(tenant):
+                audit_record(action="consult.report_read", actor=actor, object_type="consult", object_id=route_id,
+                             detail={"version": delivered.version, "by_tenant": reader.slug})
         response = HttpResponse(data, content_type="application/pdf")
         response["Content-Disposition"] = f'inline; filename="consult-report-v{delivered.version}.pdf"'
         response["Cache-Control"] = "private, no-store"

@@ -123,12 +123,15 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
                  and view.route.state in (ConsultState.FINALIZED, ConsultState.DELIVERED))
     mine = view.route.claimed_by == username
     writes_report = mine and editable and view.route.state in (ConsultState.IN_READING, ConsultState.REPORTED)
+    delivered = {item.version for item in selectors.delivered_report_versions(view.route)} if signed else set()
     can_read_images = grant_is_live(view.route)
     return render(request, "consults/reading.html", {
         "consult": view, "form": form, "attachments": documents, "draft": draft, "presets": viewer_window_presets(),
         "images": _granted_images(view) if can_read_images else [],
         "results": selectors.consult_result_series(view) if can_read_images else [],
-        "identity": selectors.consult_identity(view), "signed_reports": signed,
+        "identity": selectors.consult_identity(view),
+        # Each signed version with whether the clinic has it delivered (then its PDF is linked).
+        "signed_reports": [(report, report.version in delivered) for report in signed],
         "addendum_form": ReportForm(prefix="addendum") if may_amend else None,
         "dicomweb_root": consult_service_path(view.route.pk), "may": may,
         "mine": mine, "writes_report": writes_report,
