@@ -22,6 +22,8 @@ class ReportSnapshot:
     signed_at: datetime
     hospital_name: str
     modality_template: str
+    version: int = 1
+    is_addendum: bool = False
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,8 @@ class ConsultDelivered:
     study_instance_uids: tuple[str, ...]
     key_image_sop_instance_uids: tuple[str, ...]
     report: ReportSnapshot
-    report_pdf_key: str  # in the clinic tenant's storage
+    report_pdf_key: str  # in the clinic tenant's storage; the latest version's (an addendum's shows the original too)
+    earlier_reports: tuple[ReportSnapshot, ...] = ()  # the original and earlier addenda, oldest first
 
 
 ConsultDeliveredSubscriber = Callable[[ConsultDelivered], None]

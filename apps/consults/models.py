@@ -1,12 +1,15 @@
 """Each side's working records of a consult, in its own tenant schema.
 
-Clinic: `ClinicConsult`, the request as sent and the report as received (with the SR and PDF it
-was delivered as). Hospital: `HospitalConsult`, its worklist entry with a copy of the clinical
+Clinic: `ClinicConsult`, the request as sent and the latest report as received (with the SR and PDF
+it was delivered as), and one `ClinicReportVersion` per signed version received (the original and
+each addendum, each with its own PDF: an addendum never replaces the original). Hospital: `HospitalConsult`, its worklist entry with a copy of the clinical
 question and internal notes, and `ReportVersion`s (drafts, the signed report, addenda: every
 version kept). The shared state lives on `apps.consult_routing.models.ConsultRoute`.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from django.db import models
 
@@ -27,6 +30,32 @@ class ClinicConsult(models.Model):
     hospital_question = models.TextField(blank=True, default="")
     reject_reason = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ClinicReportVersion(models.Model):
+    """One signed version of a consult's report as the clinic received it (the original or an addendum)."""
+
+    route_id = models.UUIDField()
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=12)
+    # The signed version as received: findings, impression, recommendations, key images, signer.
+    report = models.JSONField()
+    pdf_key = models.CharField(max_length=300, blank=True, default="")
+    sr_sop_instance_uid = models.CharField(max_length=64, blank=True, default="")
+    received_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["route_id", "version"], name="clinic_report_version")]
+
+    @property
+    def is_addendum(self) -> bool:
+        return self.kind == "addendum"
+
+    @property
+    def signed_at(self) -> datetime | None:
+        stamp = self.report.get("signed_at")
+        return datetime.fromisoformat(stamp) if stamp else None
 
 
 class HospitalConsult(models.Model):
@@ -72,6 +101,10 @@ class ReportVersion(models.Model):
     @property
     def is_signed(self) -> bool:
         return self.signed_at is not None
+
+    @property
+    def is_addendum(self) -> bool:
+        return self.kind == ReportKind.ADDENDUM
 
 
 class WebhookEndpoint(models.Model):

@@ -1,19 +1,22 @@
-"""Consult reads: the clinic's list, the hospital's worklist, details, turnaround figures."""
+"""Consult reads: the clinic's list, the hospital's worklist, details, the patient and study identity
+of a consult, the report versions, turnaround figures."""
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 
 from apps.ai.selectors import triage_flags_for_studies
+from apps.archive.models import Series, Study
 from apps.consult_routing.models import ConsultRoute, ConsultState
-from apps.consults.models import ClinicConsult, HospitalConsult, ReportVersion
+from apps.consults.models import ClinicConsult, ClinicReportVersion, HospitalConsult, ReportVersion
 from apps.consults.services import ConsultNotFound
+from apps.dicom.modalities import NON_IMAGE_MODALITIES
 from tenants.context import tenant_entered
 from tenants.models import Tenant
 
@@ -26,6 +29,13 @@ class ConsultView:
     hospital_record: HospitalConsult | None = None
     reports: list[ReportVersion] = field(default_factory=list)
     triage: dict[str, Any] | None = None
+    # The clinic's side: every signed version received, oldest (the original) first.
+    received_reports: list[ClinicReportVersion] = field(default_factory=list)
+
+    @property
+    def signed_reports(self) -> list[ReportVersion]:
+        """The hospital's signed versions, the original first (a draft in progress is not one)."""
+        return [report for report in self.reports if report.is_signed]
 
 
 @dataclass(frozen=True)
@@ -97,12 +107,89 @@ def consult_view(*, tenant: Tenant, route_id: uuid.UUID | str) -> ConsultView:
     if route is None:
         raise ConsultNotFound("No such consult for this tenant.")
     if route.clinic_id == tenant.pk:
-        return ConsultView(route=route, side="clinic", clinic_record=ClinicConsult.objects.filter(route_id=route.pk).first())
+        return ConsultView(route=route, side="clinic", clinic_record=ClinicConsult.objects.filter(route_id=route.pk).first(),
+                           received_reports=list(ClinicReportVersion.objects.filter(route_id=route.pk).order_by("version")))
     return ConsultView(
         route=route, side="hospital", hospital_record=HospitalConsult.objects.filter(route_id=route.pk).first(),
         reports=list(ReportVersion.objects.filter(route_id=route.pk).order_by("version")),
         triage=_triage_by_route([route]).get(route.pk),
     )
+
+
+def delivered_report_versions(route: ConsultRoute) -> list[ClinicReportVersion]:
+    """The versions of the consult's report delivered to the clinic (each with its PDF), oldest first,
+    read in the clinic's schema (so the hospital's pages can link the PDFs its report was delivered as)."""
+    with tenant_entered(route.clinic):
+        return list(ClinicReportVersion.objects.filter(route_id=route.pk).exclude(pdf_key="").order_by("version"))
+
+
+def delivered_report_version(route: ConsultRoute, version: int | None = None) -> ClinicReportVersion | None:
+    """One delivered version (None: the latest delivered), or None when it was not delivered."""
+    delivered = delivered_report_versions(route)
+    if version is None:
+        return delivered[-1] if delivered else None
+    return next((item for item in delivered if item.version == version), None)
+
+
+@dataclass(frozen=True)
+class StudyIdentity:
+    """Who and what a consult's study is, as the reading page shows it above the images."""
+
+    patient_name: str
+    patient_id: str
+    patient_age: str  # whole years at the study date, '' when the birth date is unknown
+    patient_sex: str
+    study_date: date | None
+    study_description: str
+    modalities: tuple[str, ...]
+    accession_number: str
+
+
+def consult_identity(view: ConsultView) -> list[StudyIdentity]:
+    """The patient and study identity of each of the consult's studies, read in the clinic's schema
+    (where the studies live, through the consult's grant: the route names the studies)."""
+    with tenant_entered(view.route.clinic):
+        studies = {study.study_instance_uid: study for study in Study.objects.filter(
+            study_instance_uid__in=view.route.study_instance_uids, deleted_at__isnull=True)}
+    return [
+        StudyIdentity(
+            patient_name=study.patient_name.replace("^", " ").strip(), patient_id=study.patient_id,
+            patient_age=_age(study.patient_birth_date, study.study_date), patient_sex=study.patient_sex,
+            study_date=study.study_date, study_description=study.study_description,
+            modalities=tuple(study.modalities_in_study), accession_number=study.accession_number,
+        )
+        for uid in view.route.study_instance_uids if (study := studies.get(uid)) is not None
+    ]
+
+
+@dataclass(frozen=True)
+class ResultSeries:
+    """A non-image series of the consult's studies (an AI segmentation or structured report, a
+    report SR): the reading page lists it, the embedded viewer overlays it."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    modality: str
+    series_description: str
+    number_of_instances: int
+
+
+def consult_result_series(view: ConsultView) -> list[ResultSeries]:
+    """The consult's SEG, SR and other non-image series, read in the clinic's schema."""
+    with tenant_entered(view.route.clinic):
+        rows = (Series.objects.filter(study__study_instance_uid__in=view.route.study_instance_uids,
+                                      study__deleted_at__isnull=True, deleted_at__isnull=True,
+                                      modality__in=NON_IMAGE_MODALITIES)
+                .order_by("study_id", "series_number", "id")
+                .values_list("study__study_instance_uid", "series_instance_uid", "modality", "series_description",
+                             "number_of_instances"))
+        return [ResultSeries(*row) for row in rows]
+
+
+def _age(birth: date | None, on: date | None) -> str:
+    if birth is None or on is None or on < birth:
+        return ""
+    return str(on.year - birth.year - ((on.month, on.day) < (birth.month, birth.day)))
 
 
 def turnaround(*, tenant: Tenant) -> dict[str, Any]:

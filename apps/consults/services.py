@@ -25,7 +25,13 @@ from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record, audited_move
 from apps.consult_routing.models import PRIORITY_RANK, ConsultRoute, ConsultState, Priority
 from apps.consults.grants import grant_grace
-from apps.consults.models import ClinicConsult, HospitalConsult, ReportKind, ReportVersion
+from apps.consults.models import (
+    ClinicConsult,
+    ClinicReportVersion,
+    HospitalConsult,
+    ReportKind,
+    ReportVersion,
+)
 from apps.consults.notifications import users_email_on_commit
 from apps.consults.permissions import COORDINATOR_ROLES
 from apps.consults.state_machine import (
@@ -353,6 +359,9 @@ def _sign(route: ConsultRoute, version: ReportVersion, radiologist: str) -> None
     snapshot = _report_snapshot(route, version)
     with tenant_entered(route.clinic):
         ClinicConsult.objects.filter(route_id=route.pk).update(report=snapshot, report_version=version.version)
+        # Every signed version is kept beside the latest: an addendum is shown after the original, never instead.
+        ClinicReportVersion.objects.update_or_create(route_id=route.pk, version=version.version,
+                                                     defaults={"kind": version.kind, "report": snapshot})
         audit_record(action=AuditAction.CONSULT_REPORT_RECEIVED, actor=Actor.system("consults"), object_type="consult",
                      object_id=route.pk, detail={"version": version.version, "sha256": version.content_sha256})
     enqueue_on_commit("apps.consults.tasks.consult_deliver_task", tenant=route.clinic, work=WorkKind.WORKFLOW, args=(str(route.pk),))

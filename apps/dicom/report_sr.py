@@ -18,6 +18,7 @@ from datetime import datetime
 import highdicom as hd
 from pydicom.dataset import Dataset
 from pydicom.sr.coding import Code
+from pydicom.uid import ComprehensiveSRStorage
 
 DIAGNOSTIC_IMAGING_REPORT = Code("18748-4", "LN", "Diagnostic imaging report")
 FINDINGS = Code("121070", "DCM", "Findings")
@@ -47,6 +48,15 @@ class SignedReport:
     is_addendum: bool = False
 
 
+@dataclass(frozen=True)
+class SrReference:
+    """An earlier SR of the same report (an addendum names the versions it follows)."""
+
+    study_instance_uid: str
+    series_instance_uid: str
+    sop_instance_uid: str
+
+
 def build_report_sr(
     *,
     report: SignedReport,
@@ -54,9 +64,11 @@ def build_report_sr(
     key_image_sop_instance_uids: Sequence[str],
     series_instance_uid: str,
     sop_instance_uid: str,
+    predecessor_documents: Sequence[SrReference] = (),
 ) -> hd.sr.ComprehensiveSR:
     """The SR for `report`; `source_datasets` are headers of the study's instances (at least one; every
-    key image among them)."""
+    key image among them). An addendum lists the SRs of the versions before it in its Predecessor
+    Documents Sequence (PS3.3 C.17.2, SR Document General Module)."""
     if not source_datasets:
         raise ValueError("An SR needs at least one instance of the source study as evidence.")
     by_uid = {str(dataset.SOPInstanceUID): dataset for dataset in source_datasets}
@@ -100,6 +112,7 @@ def build_report_sr(
         institution_name=report.institution_name[:64],
         verifying_observer_name=_person_name(report.signed_by),
         verifying_organization=report.institution_name[:64],
+        previous_versions=[_sr_header(reference) for reference in predecessor_documents] or None,
     )
     stamp_date, stamp_time = report.signed_at.strftime("%Y%m%d"), report.signed_at.strftime("%H%M%S")
     sr.SeriesDescription = "Consult report addendum" if report.is_addendum else "Consult report"
@@ -110,6 +123,15 @@ def build_report_sr(
     for item in sr.VerifyingObserverSequence:
         item.VerificationDateTime = report.signed_at.strftime("%Y%m%d%H%M%S")
     return sr
+
+
+def _sr_header(reference: SrReference) -> Dataset:
+    header = Dataset()
+    header.StudyInstanceUID = reference.study_instance_uid
+    header.SeriesInstanceUID = reference.series_instance_uid
+    header.SOPInstanceUID = reference.sop_instance_uid
+    header.SOPClassUID = ComprehensiveSRStorage  # what build_report_sr makes
+    return header
 
 
 def _with_type_2_attributes(source: Dataset) -> Dataset:

@@ -66,6 +66,14 @@ def consult_json(view: ConsultView) -> dict[str, Any]:
             "requested_by": record.requested_by, "report": record.report,
             "report_sr_sop_instance_uid": record.report_sr_sop_instance_uid or None,
             "report_pdf_available": bool(record.report_pdf_key),
+            # Every signed version received, the original first; each delivered one has its own PDF.
+            "report_versions": [{
+                "version": received.version, "kind": received.kind, "signed_by": received.report.get("signed_by"),
+                "signed_at": received.report.get("signed_at"), "findings": received.report.get("findings"),
+                "impression": received.report.get("impression"),
+                "recommendations": received.report.get("recommendations"),
+                "pdf": f"/api/v1/consults/{route.pk}/report.pdf?version={received.version}" if received.pdf_key else None,
+            } for received in view.received_reports],
             "hospital_question": record.hospital_question or None, "reject_reason": record.reject_reason or None,
         })
     if view.hospital_record is not None:

@@ -23,11 +23,11 @@ from apps.audit.services import Actor, audit_record
 from apps.consults import attachments, selectors, services, webhooks
 from apps.consults.api import serializers
 from apps.consults.models import ConsultAttachment, WebhookEndpoint
-from apps.consults.permissions import ROLES_BY_ACTION, ConsultAction
+from apps.consults.permissions import COORDINATOR_ROLES, READER_ROLES, ROLES_BY_ACTION, ConsultAction
 from apps.core.errors import InvalidInput, NotFound
 from apps.core.requests import query_datetime
 from apps.storage.tenant_storage import storage_for
-from tenants.context import current_tenant
+from tenants.context import current_tenant, tenant_entered
 
 A = ConsultAction
 
@@ -146,19 +146,29 @@ class ConsultActionView(GenericAPIView):
 
 
 class ConsultReportPdfView(GenericAPIView):
-    allowed_roles = CLINIC_ROLES
+    """GET /consults/{id}/report.pdf[?version=N]: a delivered version's PDF (the latest by default),
+    for the clinic and for the hospital that wrote it. Every version keeps its own PDF, in the clinic's
+    storage; an addendum's shows the addendum above the original. Each read is audited on both sides."""
+
+    allowed_roles = frozenset(CLINIC_ROLES | COORDINATOR_ROLES | READER_ROLES)
 
     @extend_schema(responses={(200, "application/pdf"): bytes})
     def get(self, request: Request, route_id: uuid.UUID) -> HttpResponse:
-        view = selectors.consult_view(tenant=current_tenant(), route_id=route_id)
-        record = view.clinic_record
-        if record is None or not record.report_pdf_key:
-            raise NotFound("This consult has no delivered report yet.", code="report_not_delivered")
-        data = storage_for(current_tenant()).get_bytes(record.report_pdf_key)
-        audit_record(action=AuditAction.CONSULT_REPORT_READ, actor=Actor.from_request(request), object_type="consult",
-                     object_id=route_id, detail={"version": record.delivered_version})
+        requested = request.query_params.get("version", "")
+        if requested and not requested.isdigit():
+            raise InvalidInput("version must be a report version number.", code="invalid_version")
+        route = selectors.consult_view(tenant=current_tenant(), route_id=route_id).route
+        delivered = selectors.delivered_report_version(route, int(requested) if requested else None)
+        if delivered is None:
+            raise NotFound("This consult has no such delivered report yet.", code="report_not_delivered")
+        data = storage_for(route.clinic).get_bytes(delivered.pdf_key)
+        actor, reader = Actor.from_request(request), current_tenant()
+        for tenant in (route.clinic, route.hospital):
+            with tenant_entered(tenant):
+                audit_record(action=AuditAction.CONSULT_REPORT_READ, actor=actor, object_type="consult", object_id=route_id,
+                             detail={"version": delivered.version, "by_tenant": reader.slug})
         response = HttpResponse(data, content_type="application/pdf")
-        response["Content-Disposition"] = f'inline; filename="consult-report-v{record.delivered_version}.pdf"'
+        response["Content-Disposition"] = f'inline; filename="consult-report-v{delivered.version}.pdf"'
         response["Cache-Control"] = "private, no-store"
         return response
 

@@ -6,5 +6,6 @@ urlpatterns = [
     path("", views.consult_list, name="consult-list-page"),
     path("<uuid:route_id>/", views.consult_page, name="consult-page"),
     path("<uuid:route_id>/report", views.consult_page_report, name="consult-page-report"),
+    path("<uuid:route_id>/addendum", views.consult_page_addendum, name="consult-page-addendum"),
     path("<uuid:route_id>/<slug:action>", views.consult_page_action, name="consult-page-action"),
 ]

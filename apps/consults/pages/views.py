@@ -1,7 +1,7 @@
 """Server-rendered consult pages (session login): the clinic's list and new-consult form, the
 hospital's worklist, and the reading page (report editor beside an image panel that scrolls the
 granted series through the consult's own DICOMweb root, `/consults/{id}/dicomweb/…/rendered`).
-Each view calls the same services as the API."""
+Each view calls the same services as the API; who sees which button is apps/consults/permissions.py's."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from apps.archive.models import Study
 from apps.archive.selectors import instances_for_retrieval
 from apps.audit.services import Actor
+from apps.consult_routing.models import ConsultState
 from apps.consults import attachments, selectors, services
 from apps.consults.grants import consult_service_path, grant_is_live
 from apps.consults.pages.forms import NewConsultForm, ReportForm
@@ -109,18 +110,33 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
     if view.side == "clinic":
         return render(request, "consults/clinic_detail.html", {"consult": view, "attachments": documents})
     draft = view.reports[-1] if view.reports else None
+    editable = draft is not None and not draft.is_signed
     form = ReportForm(initial={
-        "findings": draft.findings if draft else "", "impression": draft.impression if draft else "",
-        "recommendations": draft.recommendations if draft else "",
-        "key_images": " ".join(draft.key_image_sop_instance_uids) if draft else "",
-    })
+        "findings": draft.findings, "impression": draft.impression, "recommendations": draft.recommendations,
+        "key_images": " ".join(draft.key_image_sop_instance_uids),
+    } if editable and draft else None)
+    username = request.user.get_username()
+    may = {action.name: True for action in actions_for_role(_role(request))}
+    signed = view.signed_reports
+    # The signer may add an addendum once the report is signed and the workflow allows it (not while one is on its way).
+    may_amend = (bool(signed) and signed[-1].signed_by == username and "AMEND" in may
+                 and view.route.state in (ConsultState.FINALIZED, ConsultState.DELIVERED))
+    mine = view.route.claimed_by == username
+    writes_report = mine and editable and view.route.state in (ConsultState.IN_READING, ConsultState.REPORTED)
+    delivered = {item.version for item in selectors.delivered_report_versions(view.route)} if signed else set()
     can_read_images = grant_is_live(view.route)
     return render(request, "consults/reading.html", {
         "consult": view, "form": form, "attachments": documents, "draft": draft, "presets": viewer_window_presets(),
         "images": _granted_images(view) if can_read_images else [],
-        "dicomweb_root": consult_service_path(view.route.pk),
-        "may": {action.name: True for action in actions_for_role(_role(request))},
-        "mine": view.route.claimed_by == request.user.get_username(),
+        "results": selectors.consult_result_series(view) if can_read_images else [],
+        "identity": selectors.consult_identity(view),
+        # Each signed version with whether the clinic has it delivered (then its PDF is linked).
+        "signed_reports": [(report, report.version in delivered) for report in signed],
+        "addendum_form": ReportForm(prefix="addendum") if may_amend else None,
+        "dicomweb_root": consult_service_path(view.route.pk), "may": may,
+        "mine": mine, "writes_report": writes_report,
+        # "Mark key image" writes into the form that takes key images: the draft's, or the addendum's once signed.
+        "takes_key_images": writes_report or may_amend,
     })
 
 
@@ -181,6 +197,28 @@ def consult_page_report(request: HttpRequest, route_id: uuid.UUID) -> HttpRespon
             messages.success(request, "Report signed; delivery to the clinic has started.")
         else:
             messages.success(request, "Draft saved.")
+    except DomainError as error:
+        messages.error(request, str(error.detail))
+    return redirect("consult-page", route_id=route_id)
+
+
+@login_required
+@require_POST
+def consult_page_addendum(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
+    """Sign an addendum to the signed report (a new version; the original is kept and shown first)."""
+    if not role_may(_role(request), ConsultAction.AMEND):
+        return HttpResponseForbidden("Your role may not amend reports.")
+    form = ReportForm(request.POST, prefix="addendum")
+    if not form.is_valid() or not (form.cleaned_data["findings"].strip() or form.cleaned_data["impression"].strip()):
+        messages.error(request, "Write the addendum's findings or impression.")
+        return redirect("consult-page", route_id=route_id)
+    try:
+        addendum = services.report_amend(
+            route_id=route_id, actor=Actor.from_request(request), radiologist=request.user.get_username(),
+            findings=form.cleaned_data["findings"], impression=form.cleaned_data["impression"],
+            recommendations=form.cleaned_data["recommendations"], key_image_sop_instance_uids=form.key_image_uids(),
+        )
+        messages.success(request, f"Addendum signed (version {addendum.version}); delivery to the clinic has started.")
     except DomainError as error:
         messages.error(request, str(error.detail))
     return redirect("consult-page", route_id=route_id)
