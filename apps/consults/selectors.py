@@ -40,7 +40,7 @@ class ConsultView:
         studies = (self.hospital_record.study_summary if self.hospital_record else {}).get("studies") or [{}]
         first = studies[0]
         return PatientLine(
-            name=first.get("patient_name", ""), patient_id=first.get("patient_id", ""), sex=first.get("patient_sex", ""),
+            name=readable_person_name(first.get("patient_name", "")), patient_id=first.get("patient_id", ""), sex=first.get("patient_sex", ""),
             age=first.get("patient_age") or age_at(first.get("patient_birth_date", ""), first.get("study_date", "")),
             body_parts=sorted({part for study in studies for part in study.get("body_parts", [])}),
             description="; ".join(study["study_description"] for study in studies if study.get("study_description")),
@@ -55,6 +55,11 @@ class PatientLine:
     age: str  # DICOM Age String form (PS3.5 §6.2 AS): "047Y", or "" when unknown
     body_parts: list[str]
     description: str
+
+
+def readable_person_name(value: str) -> str:
+    """A DICOM PN's alphabetic group with its components spaced ("Test^Patient" → "Test Patient")."""
+    return " ".join(value.split("=")[0].replace("^", " ").split())
 
 
 def age_at(birth_date: str, study_date: str) -> str:
