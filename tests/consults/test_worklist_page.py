@@ -5,8 +5,7 @@ arrival e-mail, its Chinese rendering and the tenant's time zone, and its layout
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -52,6 +51,10 @@ def _row(html: str, consult_id: str) -> str | None:
     return found.group(1) if found else None
 
 
+def platform_host(client: Any) -> str:
+    return str(client.headers["Host"])
+
+
 def _csrf(html: str) -> str:
     found = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', html)
     assert found is not None
@@ -63,10 +66,6 @@ def _post(client: Any, consult_id: str, action: str, **fields: str) -> Any:
     return client.post(f"/consults/{consult_id}/{action}", allow_redirects=False,
                        data={"csrfmiddlewaretoken": token, "next": "/consults/", **fields},
                        headers={"Referer": f"http://{platform_host(client)}/consults/"})
-
-
-def platform_host(client: Any) -> str:
-    return str(client.headers["Host"])
 
 
 def _new_consult(platform: Any) -> str:
@@ -98,7 +97,7 @@ def test_a_row_shows_the_patient_age_sex_readable_modalities_body_parts_and_time
 
 
 def test_the_time_left_is_whole_hours_and_minutes_and_overdue_is_marked():
-    due = datetime(2026, 1, 1, 12, 0, tzinfo=dt_timezone.utc)
+    due = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
     assert sla_left(due, due - timedelta(hours=2, minutes=10, seconds=30)) == "2 h 10 min left"
     assert sla_left(due, due - timedelta(minutes=5)) == "5 min left"
@@ -166,11 +165,9 @@ def clinic_c_linked(platform):
 
 def test_the_clinic_filter_shows_one_clinic_s_consults(platform, clinic_c_linked):
     from_a = _new_consult(platform)
-    other = clinic_study(platform)  # stored in clinic A: clinic C needs its own study
-    study_c = mixed_study()
+    study_c = mixed_study()  # clinic C's own study, stored in its archive
     assert stow(platform.http("clinic_c", "technologist"), study_c.files).status_code == 200
     from_c = consult_request(platform, study_c, tenant="clinic_c").json()["id"]
-    del other
 
     only_c = _worklist(_signed_in(platform, COORDINATOR), f"?clinic={platform.tenants['clinic_c'].slug}")
 
