@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from apps.consults.selectors import age_at
 from apps.consults.templatetags.consult_pages import sla_left
@@ -352,6 +352,7 @@ def test_the_worklist_stays_usable_on_a_small_laptop_and_a_phone(platform, width
         assert browser.execute_script("return window.innerWidth;") == width
         assert overflow <= 0
         assert 0 <= box[0] and box[1] <= width
+        Select(row.find_element(By.CSS_SELECTOR, "form.assign select")).select_by_value(RADIOLOGIST)
         assign.click()
         WebDriverWait(browser, 30).until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, ".messages li")))
         assert consult_state(platform, consult_id, "hospital_b", "consult_coordinator")["assigned_to"] == RADIOLOGIST
