@@ -1,11 +1,13 @@
 """Tenant routing by Host (django-tenants) with clear JSON answers for unknown and suspended tenants."""
 
+import zoneinfo
 from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.urls import resolve
+from django.utils import timezone
 from django_tenants.middleware.main import TenantMainMiddleware
 from django_tenants.utils import get_public_schema_name
 
@@ -53,3 +55,21 @@ class SuspendedTenantMiddleware:
         ):
             return json_error("tenant_suspended", f"Tenant {tenant.slug} is suspended.", 403)
         return self.get_response(request)
+
+
+class TenantTimeZoneMiddleware:
+    """Times on the pages of a tenant's domain are rendered in the tenant's own time zone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        name = getattr(getattr(request, "tenant", None), "time_zone", "")
+        try:
+            zone = zoneinfo.ZoneInfo(name) if name else None
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            zone = None  # a bad name in the row: the settings' zone, not a failed page
+        if zone is None:
+            return self.get_response(request)
+        with timezone.override(zone):
+            return self.get_response(request)

@@ -1,5 +1,9 @@
 """Public-schema records: tenants, their domains, plans, and the referral network."""
 
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django_tenants.models import DomainMixin, TenantMixin
@@ -7,6 +11,16 @@ from django_tenants.models import DomainMixin, TenantMixin
 # Slugs become part of domains and schema names: lowercase letters, digits and single hyphens.
 SLUG_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 slug_validator = RegexValidator(SLUG_PATTERN, "Use lowercase letters, digits and single hyphens, starting with a letter.")
+
+
+def default_time_zone() -> str:
+    return str(settings.TIME_ZONE)
+
+
+def validate_time_zone(name: str) -> None:
+    """An IANA zone name (`Asia/Shanghai`): the staff pages show times in it."""
+    if name not in zoneinfo.available_timezones():
+        raise ValidationError(f"{name!r} is not an IANA time zone name.")
 
 
 class TenantKind(models.TextChoices):
@@ -49,6 +63,8 @@ class Tenant(TenantMixin):
     storage_endpoint_url = models.URLField(blank=True)
     storage_kms_key_id = models.CharField(max_length=200, blank=True)
     suspended_reason = models.CharField(max_length=300, blank=True)
+    # The zone the tenant's staff pages show times in (tenants.middleware.TenantTimeZoneMiddleware).
+    time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Provisioning creates the schema explicitly (tenants.services.tenant_provision), inside its

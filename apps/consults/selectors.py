@@ -11,11 +11,14 @@ from typing import Any
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 
+from apps.accounts.models import User
 from apps.ai.selectors import triage_flags_for_studies
 from apps.archive.models import Series, Study
 from apps.consult_routing.models import ConsultRoute, ConsultState
 from apps.consults.models import ClinicConsult, ClinicReportVersion, HospitalConsult, ReportVersion
+from apps.consults.permissions import READER_ROLES, ConsultAction, role_may
 from apps.consults.services import ConsultNotFound
+from apps.consults.state_machine import CLOSED_STATES, OPEN_STATES
 from apps.dicom.modalities import NON_IMAGE_MODALITIES
 from tenants.context import tenant_entered
 from tenants.models import Tenant
@@ -37,6 +40,54 @@ class ConsultView:
         """The hospital's signed versions, the original first (a draft in progress is not one)."""
         return [report for report in self.reports if report.is_signed]
 
+    @property
+    def modality_list(self) -> list[str]:
+        return self.route.modalities.split("\\") if self.route.modalities else []
+
+    @property
+    def patient(self) -> PatientLine:
+        """Who the consult is about, from the study summary copied to the hospital at submission."""
+        studies = (self.hospital_record.study_summary if self.hospital_record else {}).get("studies") or [{}]
+        first = studies[0]
+        return PatientLine(
+            name=readable_person_name(first.get("patient_name", "")), patient_id=first.get("patient_id", ""), sex=first.get("patient_sex", ""),
+            age=first.get("patient_age") or age_at(first.get("patient_birth_date", ""), first.get("study_date", "")),
+            body_parts=sorted({part for study in studies for part in study.get("body_parts", [])}),
+            description="; ".join(study["study_description"] for study in studies if study.get("study_description")),
+        )
+
+
+@dataclass(frozen=True)
+class PatientLine:
+    name: str
+    patient_id: str
+    sex: str
+    age: str  # DICOM Age String form (PS3.5 §6.2 AS): "047Y", or "" when unknown
+    body_parts: list[str]
+    description: str
+
+
+def readable_person_name(value: str) -> str:
+    """A DICOM PN's alphabetic group with its components spaced ("Test^Patient" → "Test Patient")."""
+    return " ".join(value.split("=")[0].replace("^", " ").split())
+
+
+def age_at(birth_date: str, study_date: str) -> str:
+    """The patient's age in whole years on the study date (ISO dates), as a DICOM Age String; "" if unknown."""
+    try:
+        born, studied = date.fromisoformat(birth_date), date.fromisoformat(study_date)
+    except ValueError:
+        return ""
+    years = studied.year - born.year - ((studied.month, studied.day) < (born.month, born.day))
+    return f"{years:03d}Y" if years >= 0 else ""
+
+
+class WorklistSort:
+    PRIORITY = "priority"  # priority, then AI triage flag, then SLA due time
+    DUE = "due"  # SLA due time, soonest first
+    RECEIVED = "received"  # newest submission first
+    ALL = (PRIORITY, DUE, RECEIVED)
+
 
 @dataclass(frozen=True)
 class WorklistFilter:
@@ -46,6 +97,9 @@ class WorklistFilter:
     clinic_slug: str = ""
     due_before: datetime | None = None
     claimed_by: str = ""
+    # Claimed by or assigned to this user.
+    mine: str = ""
+    sort: str = WorklistSort.PRIORITY
 
 
 def clinic_consults(*, clinic: Tenant, states: tuple[str, ...] = ()) -> list[ConsultView]:
@@ -75,13 +129,42 @@ def hospital_worklist(*, hospital: Tenant, filters: WorklistFilter) -> list[Cons
         routes = routes.filter(sla_due_at__lt=filters.due_before)
     if filters.claimed_by:
         routes = routes.filter(claimed_by=filters.claimed_by)
-    selected = list(routes.order_by("priority_rank", F("sla_due_at").asc(nulls_last=True))[:500])
+    if filters.mine:
+        routes = routes.filter(Q(claimed_by=filters.mine) | Q(assigned_to=filters.mine))
+    if filters.sort == WorklistSort.RECEIVED:
+        routes = routes.order_by(F("submitted_at").desc(nulls_last=True))
+    elif filters.sort == WorklistSort.DUE:
+        routes = routes.order_by(F("sla_due_at").asc(nulls_last=True))
+    else:
+        routes = routes.order_by("priority_rank", F("sla_due_at").asc(nulls_last=True))
+    selected = list(routes[:500])
     records = {record.route_id: record for record in HospitalConsult.objects.filter(route_id__in=[r.pk for r in selected])}
     triage = _triage_by_route(selected)
     views = [ConsultView(route=route, side="hospital", hospital_record=records.get(route.pk), triage=triage.get(route.pk))
              for route in selected]
-    views.sort(key=lambda view: (view.route.priority_rank, not (view.triage or {}).get("flag", False)))
+    if filters.sort == WorklistSort.PRIORITY:
+        views.sort(key=lambda view: (view.route.priority_rank, not (view.triage or {}).get("flag", False)))
     return views
+
+
+#: What the worklist page's state filter offers beside single states: open work (its default) and closed.
+WORKLIST_STATE_GROUPS: dict[str, frozenset[str]] = {"open": OPEN_STATES, "closed": CLOSED_STATES}
+
+
+def worklist_badge_count(*, hospital: Tenant, username: str, role: str) -> int:
+    """The header badge: consults waiting for a triage decision for those who triage (submitted, not yet
+    accepted); for readers, those assigned to them and not yet claimed."""
+    routes = ConsultRoute.objects.filter(hospital=hospital)
+    if role_may(role, ConsultAction.ACCEPT):
+        return routes.filter(state=ConsultState.SUBMITTED).count()
+    if role_may(role, ConsultAction.CLAIM):
+        return routes.filter(state=ConsultState.ASSIGNED, assigned_to=username).count()
+    return 0
+
+
+def assignable_readers() -> list[User]:
+    """The hospital's active users a coordinator may assign a consult to (read in the current schema)."""
+    return list(User.objects.filter(role__in=READER_ROLES, is_active=True).order_by("username"))
 
 
 def _triage_by_route(routes: list[ConsultRoute]) -> dict[uuid.UUID, dict[str, Any]]:

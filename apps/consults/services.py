@@ -42,6 +42,7 @@ from apps.consults.state_machine import (
     InvalidTransition,
     next_state,
 )
+from apps.consults.study_facts import study_body_parts, study_patient_age
 from apps.consults.webhooks import webhooks_emit
 from apps.core.errors import Forbidden, InvalidInput, NotFound, StudyNotFound
 from tenants.context import current_tenant, tenant_entered
@@ -199,7 +200,8 @@ def consult_submit(*, route_id: uuid.UUID | str, actor: Actor) -> ConsultRoute:
             "study_description": study.study_description, "modalities": list(study.modalities_in_study),
             "number_of_instances": study.number_of_instances, "patient_sex": study.patient_sex,
             "patient_birth_date": str(study.patient_birth_date or ""), "patient_name": study.patient_name,
-            "patient_id": study.patient_id,
+            "patient_id": study.patient_id, "patient_age": study_patient_age(study),
+            "body_parts": study_body_parts(study),
         } for study in studies],
     }
     with tenant_entered(route.hospital):
@@ -208,7 +210,7 @@ def consult_submit(*, route_id: uuid.UUID | str, actor: Actor) -> ConsultRoute:
             "clinical_question": request.clinical_question, "relevant_history": request.relevant_history,
             "study_summary": summary,
         })
-    users_email_on_commit(route.hospital, roles=frozenset({Role.CONSULT_COORDINATOR}),
+    users_email_on_commit(route.hospital, roles=COORDINATOR_ROLES,
                           subject=f"New {route.priority} consult from {route.clinic.name}",
                           body=f"Consult {route.pk} waits in the worklist.")
     return route

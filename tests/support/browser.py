@@ -60,3 +60,10 @@ def tenant_url(platform: Any, tenant_key: str | None, path: str) -> str:
     port = platform.base_url.rsplit(":", 1)[1]
     host = platform.domains[tenant_key] if tenant_key else "localhost"
     return f"http://{host}:{port}{path}"
+
+
+def emulate_viewport(driver: Any, width: int, height: int) -> None:
+    """Lay the page out at exactly width×height CSS pixels, as a phone would (a headless window has a
+    minimum width of about 500 px, so --window-size alone cannot give a 390 px phone)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600})

@@ -12,6 +12,8 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
 from django.shortcuts import redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from apps.archive.models import Study
@@ -20,8 +22,9 @@ from apps.audit.services import Actor
 from apps.consult_routing.models import ConsultState
 from apps.consults import attachments, selectors, services
 from apps.consults.grants import consult_service_path, grant_is_live
-from apps.consults.pages.forms import NewConsultForm, ReportForm
+from apps.consults.pages.forms import NewConsultForm, ReportForm, WorklistFilterForm
 from apps.consults.permissions import ConsultAction, actions_for_role, role_may
+from apps.consults.state_machine import InvalidTransition, next_state
 from apps.core.errors import DomainError
 from apps.dicom.modalities import NON_IMAGE_MODALITIES
 from apps.dicom.window_presets import viewer_window_presets
@@ -31,7 +34,10 @@ from tenants.models import ReferralLink
 # The page's action buttons (URL segment → the consult action it takes).
 PAGE_ACTIONS = {"accept": ConsultAction.ACCEPT, "retry-delivery": ConsultAction.RETRY_DELIVERY,
                 "claim": ConsultAction.CLAIM, "provide-info": ConsultAction.PROVIDE_INFO,
-                "attachments": ConsultAction.ATTACH}
+                "attachments": ConsultAction.ATTACH, "assign": ConsultAction.ASSIGN, "reject": ConsultAction.REJECT,
+                "return-for-info": ConsultAction.RETURN_FOR_INFO}
+# The actions the worklist offers on each row, in the order shown.
+WORKLIST_ACTIONS = ("accept", "assign", "claim", "reject", "return-for-info")
 
 
 def _role(request: HttpRequest) -> str:
@@ -73,11 +79,31 @@ def consult_list(request: HttpRequest) -> HttpResponse:
                     form.add_error(None, str(error.detail))
         views = selectors.clinic_consults(clinic=tenant)
         return render(request, "consults/clinic_list.html", {"consults": views, "form": form})
-    views = selectors.hospital_worklist(hospital=tenant, filters=selectors.WorklistFilter(
-        states=tuple(value for value in request.GET.getlist("state") if value),
-        priority=request.GET.get("priority", ""), modality=request.GET.get("modality", ""),
-    ))
-    return render(request, "consults/worklist.html", {"consults": views})
+    clinics = [(link.clinic.slug, link.clinic.name)
+               for link in ReferralLink.objects.select_related("clinic").filter(hospital=tenant).order_by("clinic__name")]
+    filters = WorklistFilterForm(request.GET, clinics=clinics)
+    views = selectors.hospital_worklist(hospital=tenant,
+                                        filters=filters.worklist_filter(request.user.get_username()))
+    role = _role(request)
+    return render(request, "consults/worklist.html", {
+        "rows": [(view, _offered_actions(view, role)) for view in views], "filters": filters,
+        "readers": selectors.assignable_readers() if role_may(role, ConsultAction.ASSIGN) else [],
+        "here": request.get_full_path(),
+    })
+
+
+def _offered_actions(view: selectors.ConsultView, role: str) -> list[str]:
+    """The worklist actions this role may take (the permissions table) that the consult's state allows."""
+    offered = []
+    for segment in WORKLIST_ACTIONS:
+        if not role_may(role, PAGE_ACTIONS[segment]):
+            continue
+        try:
+            next_state(view.route.state, segment.replace("-", "_"))
+        except InvalidTransition:
+            continue
+        offered.append(segment)
+    return offered
 
 
 def _granted_images(view: selectors.ConsultView) -> list[dict[str, Any]]:
@@ -143,8 +169,9 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
 @login_required
 @require_POST
 def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) -> HttpResponse:
-    """Accept or ask for a new delivery (coordinator), claim (radiologist) on the hospital's pages; answer the hospital's
-    question or add a document on the clinic's."""
+    """Accept, assign, reject, return for information or ask for a new delivery (coordinator), claim or return for
+    information (radiologist) on the hospital's pages; answer the hospital's question or add a document on the
+    clinic's. A `next` path under /consults/ (the worklist) is where the answer goes back to."""
     if action not in PAGE_ACTIONS or not role_may(_role(request), PAGE_ACTIONS[action]):
         return HttpResponseForbidden("Your role may not do this.")
     step = PAGE_ACTIONS[action]
@@ -153,6 +180,16 @@ def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) 
     try:
         if step is ConsultAction.ACCEPT:
             services.consult_accept(route_id=route_id, actor=actor)
+        elif step is ConsultAction.ASSIGN:
+            services.consult_assign(route_id=route_id, actor=actor, radiologist=request.POST.get("radiologist", ""))
+            messages.success(request, _("Consult assigned."))
+        elif step is ConsultAction.REJECT:
+            services.consult_reject(route_id=route_id, actor=actor, reason=request.POST.get("reason", ""))
+            messages.success(request, _("Consult rejected; the clinic sees the reason."))
+        elif step is ConsultAction.RETURN_FOR_INFO:
+            services.consult_return_for_info(route_id=route_id, actor=actor, question=request.POST.get("question", ""),
+                                             asked_by=username, asked_by_role=_role(request))
+            messages.success(request, _("Question sent to the clinic."))
         elif step is ConsultAction.RETRY_DELIVERY:
             services.consult_delivery_retry(route_id=route_id, actor=actor)
             messages.success(request, "A new delivery of the report is on its way.")
@@ -172,6 +209,9 @@ def consult_page_action(request: HttpRequest, route_id: uuid.UUID, action: str) 
                 messages.success(request, "Document added.")
     except DomainError as error:
         messages.error(request, str(error.detail))
+    back = request.POST.get("next", "")
+    if back.startswith("/consults/") and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)  # the worklist the form was posted from, its filters kept
     return redirect("consult-page", route_id=route_id)
 
 
