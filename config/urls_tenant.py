@@ -18,6 +18,7 @@ urlpatterns = common + [
     # (docs/consults.md); before the pages, whose `<id>/<action>` would otherwise match.
     path("consults/<uuid:consult_id>/dicomweb/", include((dicomweb_urlpatterns, "consult_dicomweb"))),
     path("consults/", include("apps.consults.pages.urls")),
+    path("uploads/", include("apps.uploads.pages.urls")),
     # Presigned filesystem objects, bound to this tenant (the S3 backend's links go to S3).
     path("storage/objects/<str:token>", presigned_object, name="storage-presigned"),
     path("", RedirectView.as_view(url="/consults/", permanent=False)),

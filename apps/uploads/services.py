@@ -232,6 +232,7 @@ def upload_session_cancel(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
     storage = storage_for(current_tenant())
     for key in staging_keys:
         storage.delete(key)
+    storage.delete_prefix(f"uploads/{session.pk}/transfers/")  # unfinished resumable transfers
     return session
 
 
@@ -268,6 +269,7 @@ def upload_sessions_expire(*, idle_seconds: int, now: datetime | None = None) ->
             )
         for key in staging_keys:
             storage.delete(key)
+        storage.delete_prefix(f"uploads/{session_id}/transfers/")  # unfinished resumable transfers
         expired += 1
     return expired
 
