@@ -6,4 +6,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/venv.sh
+bash infra/node.sh
 exec .venv/bin/python -m config.launcher "$@"
