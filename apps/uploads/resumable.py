@@ -58,6 +58,19 @@ class ChecksumMismatch(DomainError):
     status = 460
 
 
+class TransferBeingAssembled(DomainError):
+    """Every byte arrived and another request is handing the file to the session: ask again."""
+
+    code = "upload_transfer_assembling"
+    status = 423
+
+
+class TransferRefused(DomainError):
+    """Every byte arrived but the file was refused (its code says why); nothing of it was kept."""
+
+    status = 410
+
+
 class TransferNotFound(NotFound):
     code = "upload_transfer_not_found"
 
@@ -92,6 +105,20 @@ def upload_transfer_get(*, session_id: uuid.UUID, transfer_id: uuid.UUID) -> Upl
     transfer = UploadTransfer.objects.filter(pk=transfer_id, session_id=session_id).first()
     if transfer is None:
         raise TransferNotFound("No such transfer in this upload session.")
+    return transfer
+
+
+def upload_transfer_offset(*, session_id: uuid.UUID, transfer_id: uuid.UUID, actor: Actor) -> UploadTransfer:
+    """The transfer as a resuming client sees it (tus "HEAD"): its full length is reported only once
+    the file is the session's, so a client never finishes the session before its file is in it."""
+    transfer = upload_transfer_get(session_id=session_id, transfer_id=transfer_id)
+    if transfer.status == UploadTransferStatus.REFUSED:
+        raise TransferRefused(transfer.error_detail, code=transfer.error_code)
+    if transfer.status == UploadTransferStatus.RECEIVING and transfer.offset == transfer.length:
+        # The request that received the last byte died before handing the file over, or is doing it.
+        transfer = upload_transfer_complete(transfer_id=transfer.pk, actor=actor)
+        if transfer.status == UploadTransferStatus.RECEIVING:
+            raise TransferBeingAssembled("The file is being handed to the upload session; ask again shortly.")
     return transfer
 
 

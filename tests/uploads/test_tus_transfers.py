@@ -232,3 +232,33 @@ def test_a_zip_sent_over_tus_is_unpacked_and_its_bad_member_reported(platform, w
     assert (done["items_stored"], done["items_failed"]) == (2, 1)
     failed = http.get(f"/api/v1/uploads/{session['id']}/items/?status=failed").json()["results"]
     assert [(item["member_name"], item["failure_code"]) for item in failed] == [("notes.txt", "cannot_understand")]
+
+
+def test_head_reports_the_full_length_only_once_the_file_is_in_the_session(platform):
+    from apps.uploads.models import UploadTransfer
+
+    http = platform.http("clinic_a", "technologist")
+    session = open_session(http)
+    path = transfer_path(create(http, session["id"], "a.dcm", 10))
+    transfer_id = path.rstrip("/").rsplit("/", 1)[1]
+    assert patch(http, path, 0, b"x" * 4).status_code == 204
+    with platform.schema("clinic_a"):
+        # Another request holds the hand-over claim right after the last byte arrived.
+        from django.utils import timezone
+        UploadTransfer.objects.filter(pk=transfer_id).update(offset=10, completing_since=timezone.now())
+
+    answer = http.head(path, headers=TUS)
+
+    assert (answer.status_code, answer.headers["Tus-Resumable"]) == (423, "1.0.0")
+    assert http.get(f"/api/v1/uploads/{session['id']}/").json()["files_received"] == 0
+
+
+def test_a_piece_for_a_cancelled_session_is_refused(platform):
+    http = platform.http("clinic_a", "technologist")
+    session = open_session(http)
+    path = transfer_path(create(http, session["id"], "a.dcm", 10))
+    assert http.delete(f"/api/v1/uploads/{session['id']}/").status_code == 200  # cancelled meanwhile
+
+    last = patch(http, path, 0, b"x" * 10)
+
+    assert (last.status_code, last.json()["code"]) == (409, "upload_not_open")

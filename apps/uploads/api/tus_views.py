@@ -107,10 +107,8 @@ class TusTransferView(TusView):
     @extend_schema(request=None, responses={200: None})
     def head(self, request: Request, session_id: uuid.UUID, transfer_id: uuid.UUID) -> Response:
         session = self.session_or_404(session_id)
-        transfer = resumable.upload_transfer_get(session_id=session.pk, transfer_id=transfer_id)
-        if transfer.offset == transfer.length and transfer.upload_file_id is None and not transfer.error_code:
-            # The request that received the last byte died before handing the file over.
-            transfer = resumable.upload_transfer_complete(transfer_id=transfer.pk, actor=Actor.from_request(request))
+        transfer = resumable.upload_transfer_offset(session_id=session.pk, transfer_id=transfer_id,
+                                                    actor=Actor.from_request(request))
         return Response(status=200, headers=self.transfer_headers(transfer))
 
     @extend_schema(request={PIECE_CONTENT_TYPE: {"type": "string", "format": "binary"}}, responses={204: None})

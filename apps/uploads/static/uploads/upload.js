@@ -52,6 +52,7 @@
 
   function addFiles(files) {
     if (!files.length) return;
+    files.sort(function (a, b) { return a.path < b.path ? -1 : a.path > b.path ? 1 : 0; });
     ensureSession().then(function () {
       files.forEach(function (item) {
         const entry = { file: item.file, path: item.path || item.file.name, sent: 0, status: "waiting", reason: null, resumed: false };
@@ -150,6 +151,8 @@
       state.processed = session;
       scheduleDraw();
       if (session.status === "completed") return collect(session);
+      // Still open: the finish was lost or came too early; finishing again is harmless.
+      if (session.status === "open") return setTimeout(function () { api("POST", "/api/v1/uploads/" + state.session + "/finish/").then(poll, poll); }, 1000);
       setTimeout(poll, 1000);
     }, function () { setTimeout(poll, 3000); });
   }
@@ -243,6 +246,7 @@
     $("refused").hidden = $("refused-title").hidden = refusedCount === 0;
     $("duplicates").hidden = $("duplicate-title").hidden = duplicates.length === 0;
     $("results").hidden = false;
+    $("results").scrollIntoView({ block: "start" });
     scheduleDraw();
   }
 
@@ -264,7 +268,9 @@
     requestAnimationFrame(function () { drawQueued = false; draw(); });
   }
 
-  function megabytes(bytes) { return (bytes / 1048576).toFixed(1) + " MB"; }
+  function megabytes(bytes) {
+    return bytes < 1048576 ? Math.ceil(bytes / 1024) + " kB" : (bytes / 1048576).toFixed(1) + " MB";
+  }
 
   function statusText(entry) {
     if (entry.status === "refused") return text.refusedWhileSending;
