@@ -5,6 +5,8 @@ bad member was refused; a transfer cut off by a closed tab resumes from the serv
 from __future__ import annotations
 
 import io
+import json
+import re
 import zipfile
 from pathlib import Path
 
@@ -149,3 +151,37 @@ def test_an_upload_cut_off_by_a_closed_tab_resumes_from_the_servers_offset(platf
     assert (offset, length, status) == (len(study.files[0]), len(study.files[0]), "received")
     resumed_from = [piece_offset(key) for key in part_keys]
     assert resumed_from[0] == 0 and interrupted_at in resumed_from[1:]
+
+
+def signed_in_http(platform, username: str):
+    http = platform.http("clinic_a")
+    http.get("/accounts/login/")
+    answer = http.post("/accounts/login/", data={"username": username, "password": PASSWORD,
+                                                 "csrfmiddlewaretoken": http.cookies["csrftoken"]},
+                       allow_redirects=False)
+    assert answer.status_code == 302, answer.text
+    return http
+
+
+def test_the_page_speaks_simplified_chinese_to_a_chinese_browser(platform):
+    http = signed_in_http(platform, TECHNOLOGIST)
+    page = http.get("/uploads/", headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    assert page.status_code == 200
+    assert page.headers["Content-Language"] == "zh-hans"
+    assert "<h1>上传检查</h1>" in page.text
+    config = json.loads(re.search(r'<script id="upload-config" type="application/json">(.*?)</script>', page.text).group(1))
+    assert config["reasons"]["cannot_understand"] == "不是可读取的 DICOM 文件：它不是 DICOM、文件不完整（被截断）或已损坏。"
+
+
+def test_the_page_loads_its_scripts_same_origin_under_the_csp(platform):
+    http = signed_in_http(platform, TECHNOLOGIST)
+    page = http.get("/uploads/")
+    policy = page.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy
+    library = http.get("/static/vendor/tus-js-client/tus.min.js")
+    assert library.status_code == 200 and "tus" in library.text[:2000]
+
+
+def test_a_referring_physician_may_not_open_the_upload_page(platform):
+    http = signed_in_http(platform, "referring_physician-user")
+    assert http.get("/uploads/").status_code == 403
