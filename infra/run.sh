@@ -6,6 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/venv.sh
-# The diagnostic viewer under /viewer/ (docs/viewer.md): installed once, needs npm the first time.
+# The browser libraries of the pages (docs/uploads.md) and the diagnostic viewer under /viewer/
+# (docs/viewer.md): installed once, need npm the first time.
+bash infra/node.sh
 bash infra/viewer.sh
 exec .venv/bin/python -m launcher "$@"

@@ -5,5 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source infra/venv.sh
+bash infra/node.sh
 bash infra/services.sh
 exec .venv/bin/python -m pytest "$@"

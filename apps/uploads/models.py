@@ -95,3 +95,34 @@ class UploadItem(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["upload_file", "member_name"], name="upload_item_once_per_member"),
         ]
+
+
+class UploadTransferStatus(models.TextChoices):
+    RECEIVING = "receiving", "Receiving bytes"
+    RECEIVED = "received", "Received: handed to the session as a file"
+    REFUSED = "refused", "Refused when complete"
+
+
+class UploadTransfer(models.Model):
+    """One file arriving in pieces over the tus protocol (docs/uploads.md): the server's offset is
+    kept here, each piece is its own staging object (listed in `part_keys`, in order), and once the
+    last byte arrives the pieces become one UploadFile of the session."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    session = models.ForeignKey(UploadSession, on_delete=models.CASCADE, related_name="transfers")
+    name = models.CharField(max_length=255)
+    length = models.BigIntegerField()
+    offset = models.BigIntegerField(default=0)
+    part_keys = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=UploadTransferStatus.choices, default=UploadTransferStatus.RECEIVING)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_detail = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    upload_file = models.OneToOneField(UploadFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="transfer")
+    # Set by the request assembling the pieces, so a second request does not assemble them again.
+    completing_since = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["created_at"]

@@ -231,6 +231,7 @@ def upload_session_cancel(*, session_id: uuid.UUID, actor: Actor) -> UploadSessi
     storage = storage_for(current_tenant())
     for key in staging_keys:
         storage.delete(key)
+    storage.delete_prefix(f"uploads/{session.pk}/transfers/")  # unfinished resumable transfers
     return session
 
 
@@ -265,6 +266,7 @@ def upload_sessions_expire(*, idle_seconds: int, now: datetime | None = None) ->
             staged_upload_bytes_change(delta=-staged)
         for key in staging_keys:
             storage.delete(key)
+        storage.delete_prefix(f"uploads/{session_id}/transfers/")  # unfinished resumable transfers
         expired += 1
     return expired
 

@@ -220,6 +220,9 @@ STATIC_URL = "/static/"
 # no collectstatic step is needed; STATIC_ROOT only for a deployment that collects them anyway.
 STATIC_ROOT = env_str("STATIC_ROOT") or None
 WHITENOISE_USE_FINDERS = True
+# Browser libraries installed by npm from the root package.json (infra/node.sh; node_modules is not
+# committed), served same-origin as /static/vendor/<library>/ so the CSP's script-src 'self' holds.
+STATICFILES_DIRS = [("vendor/tus-js-client", BASE_DIR / "node_modules" / "tus-js-client" / "dist")]
 
 # The diagnostic viewer (docs/viewer.md): OHIF's shipped build as pinned in package.json and installed
 # by infra/viewer.sh. Its assets are served at the root of every domain (the build names them by

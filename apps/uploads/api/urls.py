@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.uploads.api import views
+from apps.uploads.api import tus_views, views
 
 urlpatterns = [
     path("uploads/", views.UploadSessionListOpenView.as_view(), name="upload-list"),
@@ -8,4 +8,7 @@ urlpatterns = [
     path("uploads/<uuid:session_id>/files/", views.UploadFileView.as_view(), name="upload-files"),
     path("uploads/<uuid:session_id>/finish/", views.UploadSessionFinishView.as_view(), name="upload-finish"),
     path("uploads/<uuid:session_id>/items/", views.UploadItemListView.as_view(), name="upload-items"),
+    # Resumable transfers (tus 1.0.0, docs/uploads.md).
+    path("uploads/<uuid:session_id>/tus/", tus_views.TusCreateView.as_view(), name="upload-tus"),
+    path("uploads/<uuid:session_id>/tus/<uuid:transfer_id>/", tus_views.TusTransferView.as_view(), name="upload-tus-transfer"),
 ]
