@@ -17,7 +17,7 @@ from django.views.decorators.http import require_POST
 from apps.archive.models import Study
 from apps.archive.selectors import instances_for_retrieval
 from apps.audit.services import Actor
-from apps.consults import attachments, selectors, services
+from apps.consults import ai_findings, attachments, selectors, services
 from apps.consults.grants import consult_service_path, grant_is_live
 from apps.consults.pages.forms import NewConsultForm, ReportForm
 from apps.consults.permissions import ConsultAction, actions_for_role, role_may
@@ -121,6 +121,7 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         "dicomweb_root": consult_service_path(view.route.pk),
         "may": {action.name: True for action in actions_for_role(_role(request))},
         "mine": view.route.claimed_by == request.user.get_username(),
+        "ai_findings": ai_findings.consult_ai_findings(route_id=view.route.pk) if can_read_images else [],
     })
 
 
