@@ -103,3 +103,16 @@ def triage_flags_for_studies(study_instance_uids: Iterable[str]) -> dict[str, di
                        "engine_version": job["engine_version"]})
         flags[job["study_instance_uid"]] = triage
     return flags
+
+
+def findings_of_studies(study_instance_uids: Iterable[str]) -> list[dict[str, Any]]:
+    """The findings of the latest succeeded job of each engine on each of these studies, from the
+    job summaries (``summary["findings"]``, one entry per nodule with its Tracking UID, centre slice
+    and measurements), each with its job's id, engine and study. Oldest study first, then engine."""
+    jobs = (AIJob.objects.filter(study_instance_uid__in=list(study_instance_uids), state=JobState.SUCCEEDED)
+            .order_by("study_instance_uid", "engine_name", "-finished_at")
+            .distinct("study_instance_uid", "engine_name")
+            .values("id", "engine_name", "engine_version", "study_instance_uid", "summary"))
+    return [{**finding, "job_id": str(job["id"]), "engine_name": job["engine_name"],
+             "engine_version": job["engine_version"], "study_instance_uid": job["study_instance_uid"]}
+            for job in jobs for finding in (job["summary"] or {}).get("findings", [])]

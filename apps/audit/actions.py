@@ -12,6 +12,7 @@ class AuditAction(models.TextChoices):
     # ai
     AI_ENGINE_CONFIGURE = "ai.engine_configure"
     AI_ENGINE_DEFINE = "ai.engine_define"
+    AI_FINDING_VERDICT = "ai.finding_verdict"
     AI_JOB_CALLBACK_LATE = "ai.job_callback_late"
     AI_JOB_CALLBACK_REFUSE = "ai.job_callback_refuse"
     AI_JOB_CANCEL = "ai.job_cancel"

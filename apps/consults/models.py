@@ -4,12 +4,14 @@ Clinic: `ClinicConsult`, the request as sent and the latest report as received (
 it was delivered as), and one `ClinicReportVersion` per signed version received (the original and
 each addendum, each with its own PDF: an addendum never replaces the original). Hospital: `HospitalConsult`, its worklist entry with a copy of the clinical
 question and internal notes, and `ReportVersion`s (drafts, the signed report, addenda: every
-version kept). The shared state lives on `apps.consult_routing.models.ConsultRoute`.
+version kept), and `AIFindingVerdict`s, its radiologists' verdicts on the AI findings of the
+consult's studies (apps/consults/ai_findings.py). The shared state lives on `apps.consult_routing.models.ConsultRoute`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from django.db import models
 
@@ -93,6 +95,9 @@ class ReportVersion(models.Model):
     signed_by = models.CharField(max_length=150, blank=True, default="")
     signed_at = models.DateTimeField(null=True, blank=True)
     content_sha256 = models.CharField(max_length=64, blank=True, default="")
+    # The radiologist's verdicts on the AI findings when the version was signed (docs/ai.md
+    # "Verdicts on AI findings"): later re-judging changes the verdicts, never a signed version.
+    ai_finding_verdicts = models.JSONField(default=list, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -159,3 +164,40 @@ class ConsultAttachment(models.Model):
     object_key = models.CharField(max_length=300)
     uploaded_by = models.CharField(max_length=150)
     created_at = models.DateTimeField(auto_now_add=True)
+
+
+class FindingVerdict(models.TextChoices):
+    ACCEPT = "accept"
+    REJECT = "reject"
+    EDIT = "edit"
+
+
+class AIFindingVerdict(models.Model):
+    """A hospital radiologist's verdict on one finding of an AI job run in the clinic's archive
+    (hospital schema, beside HospitalConsult): the job lives in the clinic, the judgement with the
+    reader. One per consult, job and finding (its Tracking UID); judging again replaces it."""
+
+    route_id = models.UUIDField()
+    job_id = models.UUIDField()
+    tracking_uid = models.CharField(max_length=64)
+    finding_number = models.PositiveIntegerField()
+    engine_name = models.CharField(max_length=100)
+    engine_version = models.CharField(max_length=64)
+    verdict = models.CharField(max_length=8, choices=FindingVerdict.choices)
+    edited_long_axis_mm = models.FloatField(null=True, blank=True)
+    edited_location = models.CharField(max_length=200, blank=True, default="")
+    comment = models.TextField(blank=True, default="")
+    radiologist = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["route_id", "job_id", "tracking_uid"],
+                                               name="consult_ai_finding_one_verdict")]
+        indexes = [models.Index(fields=["engine_name", "verdict"])]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"job_id": str(self.job_id), "tracking_uid": self.tracking_uid, "finding_number": self.finding_number,
+                "engine_name": self.engine_name, "engine_version": self.engine_version, "verdict": self.verdict,
+                "edited_long_axis_mm": self.edited_long_axis_mm, "edited_location": self.edited_location,
+                "comment": self.comment, "radiologist": self.radiologist, "updated_at": self.updated_at.isoformat()}

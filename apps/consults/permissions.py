@@ -12,7 +12,8 @@ from apps.accounts.roles import CLINIC_ROLES, Role
 
 class ConsultAction(StrEnum):
     """The steps of a consult a user takes; the values are the REST API's action names
-    (`POST /consults/{id}/{action}/`), but for CREATE (`POST /consults/`) and ATTACH (`POST …/attachments/`)."""
+    (`POST /consults/{id}/{action}/`), but for CREATE (`POST /consults/`), ATTACH (`POST …/attachments/`) and
+    JUDGE_AI_FINDING (`POST …/ai-findings/{job}/{tracking_uid}/verdict/`)."""
 
     CREATE = "create"
     SUBMIT = "submit"
@@ -28,6 +29,7 @@ class ConsultAction(StrEnum):
     REPORT = "report"
     SIGN = "sign"
     AMEND = "amend"
+    JUDGE_AI_FINDING = "judge-ai-finding"
 
 
 #: Hospital roles that triage consults (accept, reject, assign, return for information, deliver again).
@@ -50,6 +52,7 @@ ROLES_BY_ACTION: Final[dict[ConsultAction, frozenset[Role]]] = {
     ConsultAction.REPORT: READER_ROLES,
     ConsultAction.SIGN: READER_ROLES,
     ConsultAction.AMEND: READER_ROLES,
+    ConsultAction.JUDGE_AI_FINDING: READER_ROLES,
 }
 
 

@@ -26,6 +26,7 @@ from apps.audit.services import Actor, audit_record, audited_move
 from apps.consult_routing.models import PRIORITY_RANK, ConsultRoute, ConsultState, Priority
 from apps.consults.grants import grant_grace
 from apps.consults.models import (
+    AIFindingVerdict,
     ClinicConsult,
     ClinicReportVersion,
     HospitalConsult,
@@ -354,6 +355,9 @@ def _sign(route: ConsultRoute, version: ReportVersion, radiologist: str) -> None
         raise InvalidInput("A report needs findings or an impression before it is signed.", code="report_empty")
     version.signed_by, version.signed_at = radiologist, timezone.now()
     version.content_sha256 = content_sha256(version)
+    # The verdicts on the AI findings as they stand now stay with this version (docs/ai.md).
+    version.ai_finding_verdicts = [verdict.as_json() for verdict in AIFindingVerdict.objects.filter(
+        route_id=route.pk).order_by("job_id", "finding_number")]
     version.save()
     # Not a state change: the version the delivery will send.
     route.report_version = version.version

@@ -13,13 +13,14 @@ import pytest
 from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian
 
-from apps.ai.engines.base import Nodule
+from apps.ai.engines.base import Nodule, sort_slices_along_normal
 from apps.ai.results.dicom_results import (
     CT_OF_CHEST,
     NoFindingsToEncode,
     ResultCreator,
     build_nodule_measurement_report,
     build_nodule_segmentation,
+    nodule_finding_references,
     to_bytes,
 )
 from tests.ai.phantom_detections import PHANTOM_SPECS, Detection, detection_on
@@ -221,3 +222,72 @@ def test_a_report_for_other_nodules_than_the_segmentations_is_refused(encoded: E
     with pytest.raises(ValueError, match="nodules out of order"):
         build_nodule_measurement_report(datasets, segmentation, encoded.nodules[1::-1], creator=encoded.creator,
                                         series_number=902)
+
+
+# --- the image region a viewer draws (docs/ai.md "Findings in the viewer") ---------------------------
+
+
+def test_report_has_one_planar_circle_group_per_nodule_with_the_nodules_tracking_uid(encoded: EncodedResults) -> None:
+    report = measurement_report(encoded.report_bytes)
+    segmentation = hd.seg.segread(BytesIO(encoded.segmentation_bytes))
+
+    planar = report.get_planar_roi_measurement_groups()
+    assert len(planar) == len(encoded.nodules)
+    for number, (group, nodule) in enumerate(zip(planar, encoded.nodules, strict=True), start=1):
+        assert group.tracking_uid == segmentation.get_segment_description(number).tracking_uid
+        assert group.finding_type == codes.SCT.Nodule
+        region = group.roi
+        assert isinstance(region, hd.sr.ImageRegion)
+        assert region.graphic_type == hd.sr.GraphicTypeValues.CIRCLE
+        values = {(m.name.value, m.unit.value): m.value for m in group.get_measurements()}
+        assert values == {("103339001", "mm"): pytest.approx(nodule.long_axis_mm, abs=0.05),
+                          ("103340004", "mm"): pytest.approx(nodule.short_axis_mm, abs=0.05)}
+
+
+def test_each_circle_lies_in_the_centre_slice_of_its_nodule_with_the_long_axis_diameter(encoded: EncodedResults) -> None:
+    ordered = sort_slices_along_normal(encoded.detection.datasets)
+    planar = measurement_report(encoded.report_bytes).get_planar_roi_measurement_groups()
+    for group, nodule in zip(planar, encoded.nodules, strict=True):
+        assert nodule.centroid_voxel_zyx is not None
+        z, y, x = nodule.centroid_voxel_zyx
+        centre_slice = ordered[int(round(z))]
+        region = group.roi
+        assert isinstance(region, hd.sr.ImageRegion)
+        (source,) = region.ContentSequence
+        assert source.ReferencedSOPSequence[0].ReferencedSOPInstanceUID == centre_slice.SOPInstanceUID
+        assert source.ReferencedSOPSequence[0].ReferencedSOPClassUID == centre_slice.SOPClassUID
+        (centre, perimeter) = region.value
+        assert 0 <= centre[0] <= centre_slice.Columns and 0 <= centre[1] <= centre_slice.Rows
+        assert 0 <= perimeter[0] <= centre_slice.Columns and 0 <= perimeter[1] <= centre_slice.Rows
+        assert tuple(centre) == pytest.approx((x + 0.5, y + 0.5), abs=1e-3)
+        radius_mm = (perimeter[0] - centre[0]) * float(centre_slice.PixelSpacing[1])
+        assert radius_mm == pytest.approx(nodule.long_axis_mm / 2, abs=1e-2)
+
+
+def test_the_circles_instance_is_in_the_reports_evidence(encoded: EncodedResults) -> None:
+    dataset = pydicom.dcmread(BytesIO(encoded.report_bytes))
+    evidence = {item.ReferencedSOPInstanceUID for study in dataset.CurrentRequestedProcedureEvidenceSequence
+                for series in study.ReferencedSeriesSequence for item in series.ReferencedSOPSequence}
+    for group in measurement_report(encoded.report_bytes).get_planar_roi_measurement_groups():
+        (source,) = group.roi.ContentSequence
+        assert source.ReferencedSOPSequence[0].ReferencedSOPInstanceUID in evidence
+
+
+def test_report_read_back_as_comprehensive_3d_sr_keeps_both_groups_per_nodule(encoded: EncodedResults) -> None:
+    report = hd.sr.Comprehensive3DSR.from_dataset(pydicom.dcmread(BytesIO(encoded.report_bytes)))
+    content = report.content
+    assert isinstance(content, hd.sr.MeasurementReport)
+    assert [group.tracking_uid for group in content.get_volumetric_roi_measurement_groups()] == \
+        [group.tracking_uid for group in content.get_planar_roi_measurement_groups()]
+
+
+def test_finding_references_name_each_nodules_tracking_uid_and_centre_slice(encoded: EncodedResults) -> None:
+    segmentation = hd.seg.segread(BytesIO(encoded.segmentation_bytes))
+    references = nodule_finding_references(encoded.detection.datasets, segmentation, encoded.nodules)
+    ordered = sort_slices_along_normal(encoded.detection.datasets)
+    assert [reference.number for reference in references] == list(range(1, len(encoded.nodules) + 1))
+    for reference, nodule in zip(references, encoded.nodules, strict=True):
+        description = segmentation.get_segment_description(reference.number)
+        assert (reference.tracking_id, reference.tracking_uid) == (description.tracking_id, description.tracking_uid)
+        assert nodule.centroid_voxel_zyx is not None
+        assert reference.centre_sop_instance_uid == ordered[int(round(nodule.centroid_voxel_zyx[0]))].SOPInstanceUID

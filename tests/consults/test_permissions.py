@@ -27,7 +27,8 @@ def test_the_table_gives_triage_to_coordinators_and_reading_to_radiologists():
     assert not role_may(Role.RADIOLOGIST, ConsultAction.ACCEPT)
     assert not role_may(Role.CONSULT_COORDINATOR, ConsultAction.SIGN)
     assert actions_for_role(Role.RADIOLOGIST) == {ConsultAction.RETURN_FOR_INFO, ConsultAction.CLAIM,
-                                                  ConsultAction.REPORT, ConsultAction.SIGN, ConsultAction.AMEND}
+                                                  ConsultAction.REPORT, ConsultAction.SIGN, ConsultAction.AMEND,
+                                                  ConsultAction.JUDGE_AI_FINDING}
 
 
 def test_the_viewer_presets_are_the_rendering_windows():

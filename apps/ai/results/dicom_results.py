@@ -12,7 +12,14 @@
   mm3) and mean attenuation (DCM 112031 Attenuation Coefficient with derivation SCT 373098007
   Mean, [hnsf'U]), the finding site (lung, with laterality), the algorithm (TID 4019) and the
   device observer (TID 1004). It is complete but unverified (PS3.3 C.17.2): an AI result
-  awaiting a radiologist.
+  awaiting a radiologist. Beside each volumetric group, a TID 1410 Planar ROI group with the same
+  Tracking ID/UID draws the nodule as a CIRCLE (SCOORD, PS3.3 C.18.6) of its long-axis diameter
+  on the slice through its centre (``ReferencedSOPInstanceUID`` of that CT image), with the
+  in-plane long and short axes: the region a viewer's SR display (OHIF's cornerstone-dicom-sr)
+  draws on the image, which a SEG reference alone does not give it (docs/ai.md "Findings in the
+  viewer"). highdicom allows one kind of ROI reference per group, hence two groups per nodule.
+- ``nodule_finding_references``: per nodule, its Tracking ID/UID and its centre slice, for the
+  job's JSON summary (the reading page's findings panel and the radiologist's verdicts).
 - ``to_bytes``: a dataset as a DICOM Part 10 file (PS3.10) in memory, for the archive.
 
 No Django here; the caller stores the bytes.
@@ -167,6 +174,72 @@ def _segment_tracking(segmentation: hd.seg.Segmentation, segment_number: int) ->
     return str(description.tracking_id), str(description.tracking_uid)
 
 
+@dataclass(frozen=True)
+class NoduleCircle:
+    """A nodule drawn on the slice through its centre, in that image's pixel coordinates
+    (column, row; the top-left corner of the top-left pixel is (0, 0), PS3.3 C.18.6.1.1)."""
+
+    source_image: Dataset
+    centre_column_row: tuple[float, float]
+    radius_pixels: float
+
+    @property
+    def graphic_data(self) -> np.ndarray:
+        """CIRCLE: the centre, then a point on the perimeter (PS3.3 C.18.6.1.2), kept inside the image."""
+        column, row = self.centre_column_row
+        perimeter_column = min(column + self.radius_pixels, float(self.source_image.Columns))
+        return np.array([[column, row], [perimeter_column, row]], dtype=np.float32)
+
+
+def nodule_circle(ordered_sources: Sequence[Dataset], nodule: Nodule) -> NoduleCircle:
+    """The slice nearest the nodule's centroid and a circle of its long-axis diameter around it.
+
+    ``ordered_sources`` are sorted along the slice normal (``sort_slices_along_normal``), the order
+    of the nodule's voxel indices; the centroid (z, y, x) is a voxel index, a pixel's centre sits
+    half a pixel from its corner."""
+    if nodule.centroid_voxel_zyx is None:
+        raise ValueError(f"{nodule.label} has no centroid to draw it at")
+    z, y, x = nodule.centroid_voxel_zyx
+    slice_index = min(max(int(round(z)), 0), len(ordered_sources) - 1)
+    source = ordered_sources[slice_index]
+    column_spacing_mm = float(source.PixelSpacing[1])
+    column = min(max(float(x) + 0.5, 0.0), float(source.Columns))
+    row = min(max(float(y) + 0.5, 0.0), float(source.Rows))
+    return NoduleCircle(source_image=source, centre_column_row=(column, row),
+                        radius_pixels=max(nodule.long_axis_mm / 2 / column_spacing_mm, 0.5))
+
+
+@dataclass(frozen=True)
+class NoduleFindingReference:
+    """Where a finding of the report is: its number (segment k), Tracking ID/UID and centre slice."""
+
+    number: int
+    tracking_id: str
+    tracking_uid: str
+    centre_sop_instance_uid: str
+    centre_series_instance_uid: str
+
+    def as_json(self) -> dict[str, object]:
+        return {"number": self.number, "tracking_id": self.tracking_id, "tracking_uid": self.tracking_uid,
+                "centre_sop_instance_uid": self.centre_sop_instance_uid,
+                "centre_series_instance_uid": self.centre_series_instance_uid}
+
+
+def nodule_finding_references(source_datasets: Sequence[Dataset], segmentation: hd.seg.Segmentation,
+                              nodules: Sequence[Nodule]) -> list[NoduleFindingReference]:
+    """Per nodule (in segment order), the identifiers the SEG and SR carry for it."""
+    ordered_sources = sort_slices_along_normal(source_datasets)
+    references = []
+    for number, nodule in enumerate(nodules, start=1):
+        tracking_id, tracking_uid = _segment_tracking(segmentation, number)
+        centre = nodule_circle(ordered_sources, nodule).source_image
+        references.append(NoduleFindingReference(
+            number=number, tracking_id=tracking_id, tracking_uid=tracking_uid,
+            centre_sop_instance_uid=str(centre.SOPInstanceUID),
+            centre_series_instance_uid=str(centre.SeriesInstanceUID)))
+    return references
+
+
 def _nodule_measurements(nodule: Nodule) -> list[hd.sr.Measurement]:
     """TID 300 measurements of one nodule, values rounded to what the method can resolve."""
     return [
@@ -191,7 +264,8 @@ def build_nodule_measurement_report(
     instance_number: int = 1,
     series_description: str = "AI pulmonary nodule report",
 ) -> hd.sr.Comprehensive3DSR:
-    """A TID 1500 Measurement Report in a Comprehensive 3D SR, one TID 1411 group per nodule.
+    """A TID 1500 Measurement Report in a Comprehensive 3D SR: per nodule a TID 1411 group (its SEG
+    segment) followed by a TID 1410 group (a CIRCLE on its centre slice), both with its Tracking ID/UID.
 
     ``segmentation`` is the one ``build_nodule_segmentation`` made from the same ``nodules`` (in
     the same order): group k references its segment k and reuses the segment's Tracking ID/UID.
@@ -226,7 +300,9 @@ def build_nodule_measurement_report(
         ),
     )
 
-    groups: list[hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations] = []
+    ordered_sources = sort_slices_along_normal(source_datasets)
+    groups: list[hd.sr.VolumetricROIMeasurementsAndQualitativeEvaluations
+                 | hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations] = []
     for segment_number, nodule in enumerate(nodules, start=1):
         tracking_id, tracking_uid = _segment_tracking(segmentation, segment_number)
         if tracking_id != nodule.label:
@@ -247,6 +323,21 @@ def build_nodule_measurement_report(
             algorithm_id=algorithm,
             finding_sites=[hd.sr.FindingSite(anatomic_location=codes.SCT.Lung, laterality=laterality)],
             measurements=_nodule_measurements(nodule),
+        ))
+        circle = nodule_circle(ordered_sources, nodule)
+        groups.append(hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+            tracking_identifier=hd.sr.TrackingIdentifier(uid=tracking_uid, identifier=tracking_id),
+            referenced_region=hd.sr.ImageRegion(
+                graphic_type=hd.sr.GraphicTypeValues.CIRCLE, graphic_data=circle.graphic_data,
+                source_image=hd.sr.SourceImageForRegion(
+                    referenced_sop_class_uid=str(circle.source_image.SOPClassUID),
+                    referenced_sop_instance_uid=str(circle.source_image.SOPInstanceUID)),
+            ),
+            finding_type=codes.SCT.Nodule,
+            finding_category=codes.SCT.MorphologicallyAbnormalStructure,
+            algorithm_id=algorithm,
+            finding_sites=[hd.sr.FindingSite(anatomic_location=codes.SCT.Lung, laterality=laterality)],
+            measurements=_nodule_measurements(nodule)[:2],
         ))
 
     report = hd.sr.MeasurementReport(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -22,6 +23,7 @@ from apps.ai.results.dicom_results import (
     ResultCreator,
     build_nodule_measurement_report,
     build_nodule_segmentation,
+    nodule_finding_references,
     to_bytes,
 )
 from apps.ai.services.base import (
@@ -86,20 +88,39 @@ def triage_of_summary(summary: dict[str, Any]) -> dict[str, Any]:
     return triage
 
 
-def _encode_results(result: EngineResult, datasets: list[Dataset]) -> list[bytes]:
-    """SEG and SR of nodule findings, built completely in memory before anything is stored."""
+@dataclass(frozen=True)
+class EncodedResults:
+    """The SEG and SR as Part 10 bytes, and per finding what the reading page needs to list it."""
+
+    payloads: list[bytes]
+    findings: list[dict[str, Any]]
+
+
+def _encode_results(result: EngineResult, datasets: list[Dataset]) -> EncodedResults:
+    """SEG and SR of nodule findings, built completely in memory before anything is stored.
+
+    ``findings`` (the job summary's ``findings``) names each nodule by the Tracking UID its SEG
+    segment and SR groups carry, so a radiologist's verdict on it refers to the stored objects."""
     nodules = [finding for finding in result.findings if isinstance(finding, Nodule)]
     if not nodules or OutputKind.SEGMENTATION not in result.engine.outputs:
-        return []
+        return EncodedResults(payloads=[], findings=[])
     creator = ResultCreator.from_descriptor(result.engine)
     try:
         segmentation = build_nodule_segmentation(datasets, nodules, creator=creator,
                                                  series_number=SEGMENTATION_SERIES_NUMBER)
         report = build_nodule_measurement_report(datasets, segmentation, nodules, creator=creator,
                                                  series_number=REPORT_SERIES_NUMBER)
+        references = nodule_finding_references(datasets, segmentation, nodules)
     except ValueError as error:
         raise JobFailure("result_encoding_failed", str(error)) from error
-    return [to_bytes(segmentation), to_bytes(report)]
+    findings = [{
+        **reference.as_json(), "label": nodule.label, "lung_side": nodule.lung_side,
+        "long_axis_mm": round(nodule.long_axis_mm, 1), "short_axis_mm": round(nodule.short_axis_mm, 1),
+        "volume_mm3": None if nodule.volume_mm3 is None else round(nodule.volume_mm3, 1),
+        "segmentation_sop_instance_uid": str(segmentation.SOPInstanceUID),
+        "report_sop_instance_uid": str(report.SOPInstanceUID),
+    } for reference, nodule in zip(references, nodules, strict=True)]
+    return EncodedResults(payloads=[to_bytes(segmentation), to_bytes(report)], findings=findings)
 
 
 def _job_complete(job_id: uuid.UUID | str, *, source_series_uid: str, summary: dict[str, Any],

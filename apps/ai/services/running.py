@@ -188,11 +188,11 @@ def job_run(*, job_id: uuid.UUID | str) -> str:
         result = _run_engine(engine, datasets)
         if not _progress(job_id, 70, deadline=deadline):
             return RunOutcome.CANCELLED
-        payloads = _encode_results(result, datasets)
+        encoded = _encode_results(result, datasets)
         if not _progress(job_id, 90, deadline=deadline):
             return RunOutcome.CANCELLED
-        summary = {**dict(result.summary), "triage": _triage(result)}
+        summary = {**dict(result.summary), "triage": _triage(result), "findings": encoded.findings}
         return _job_complete(job_id, source_series_uid=str(datasets[0].SeriesInstanceUID), summary=summary,
-                             payloads=payloads)
+                             payloads=encoded.payloads)
     except JobFailure as failure:
         return job_fail(job_id=job_id, code=failure.code, detail=failure.detail)

@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from apps.consult_routing.models import Priority
 from apps.consults.grants import consult_service_path
+from apps.consults.models import FindingVerdict
 from apps.consults.selectors import ConsultView
 
 
@@ -96,3 +97,10 @@ def consult_json(view: ConsultView) -> dict[str, Any]:
             "content_sha256": report.content_sha256 or None,
         } for report in view.reports]
     return body
+
+
+class FindingVerdictSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=FindingVerdict.choices)
+    edited_long_axis_mm = serializers.FloatField(required=False, allow_null=True, default=None)
+    edited_location = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)

@@ -20,7 +20,7 @@ from rest_framework.serializers import Serializer
 from apps.accounts.roles import ADMIN_ROLES, CLINIC_ROLES, HOSPITAL_ROLES, TENANT_ROLES
 from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record
-from apps.consults import attachments, selectors, services, webhooks
+from apps.consults import ai_findings, attachments, selectors, services, webhooks
 from apps.consults.api import serializers
 from apps.consults.models import ConsultAttachment, WebhookEndpoint
 from apps.consults.permissions import COORDINATOR_ROLES, READER_ROLES, ROLES_BY_ACTION, ConsultAction
@@ -273,3 +273,40 @@ class ConsultAttachmentDetailView(GenericAPIView):
         response["Content-Disposition"] = f'inline; filename="{attachment.filename}"'
         response["Cache-Control"] = "private, no-store"
         return response
+
+
+class ConsultAIFindingListView(GenericAPIView):
+    """GET /consults/{id}/ai-findings/: the AI findings of the consult's studies with the hospital's verdicts."""
+
+    allowed_roles = HOSPITAL_ROLES
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request, route_id: uuid.UUID) -> Response:
+        findings = ai_findings.consult_ai_findings(route_id=route_id)
+        return Response({"results": [finding.as_json() for finding in findings]})
+
+
+class ConsultAIFindingVerdictView(GenericAPIView):
+    """POST /consults/{id}/ai-findings/{job}/{tracking_uid}/verdict/: accept, reject or edit one finding."""
+
+    allowed_roles = ROLES_BY_ACTION[A.JUDGE_AI_FINDING]
+    serializer_class = serializers.FindingVerdictSerializer
+
+    @extend_schema(request=serializers.FindingVerdictSerializer, responses={200: dict})
+    def post(self, request: Request, route_id: uuid.UUID, job_id: uuid.UUID, tracking_uid: str) -> Response:
+        data = serializers.FindingVerdictSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        verdict = ai_findings.finding_verdict_record(
+            route_id=route_id, job_id=job_id, tracking_uid=tracking_uid, actor=Actor.from_request(request),
+            radiologist=_user(request), **data.validated_data)
+        return Response(verdict.as_json())
+
+
+class AIEngineAcceptanceView(GenericAPIView):
+    """GET /consults/ai-findings/acceptance/: per engine, the hospital's accepted / rejected / edited counts."""
+
+    allowed_roles = HOSPITAL_ROLES
+
+    @extend_schema(responses={200: dict})
+    def get(self, request: Request) -> Response:
+        return Response({"results": ai_findings.engine_acceptance()})

@@ -20,7 +20,7 @@ from apps.archive.models import Study
 from apps.archive.selectors import instances_for_retrieval
 from apps.audit.services import Actor
 from apps.consult_routing.models import ConsultState
-from apps.consults import attachments, selectors, services
+from apps.consults import ai_findings, attachments, selectors, services
 from apps.consults.grants import consult_service_path, grant_is_live
 from apps.consults.pages.forms import NewConsultForm, ReportForm, WorklistFilterForm
 from apps.consults.permissions import ConsultAction, actions_for_role, role_may
@@ -163,6 +163,7 @@ def consult_page(request: HttpRequest, route_id: uuid.UUID) -> HttpResponse:
         "mine": mine, "writes_report": writes_report,
         # "Mark key image" writes into the form that takes key images: the draft's, or the addendum's once signed.
         "takes_key_images": writes_report or may_amend,
+        "ai_findings": ai_findings.consult_ai_findings(route_id=view.route.pk) if can_read_images else [],
     })
 
 
