@@ -46,6 +46,7 @@ def _on_connection_open(event: evt.Event) -> None:
 def _on_requested(event: evt.Event) -> None:
     requestor = event.assoc.requestor
     primitive = requestor.primitive
+    assert primitive is not None  # EVT_REQUESTED fires once the A-ASSOCIATE-RQ was received
     try:
         grant = services.association_admit(
             called_ae_title=primitive.called_ae_title, calling_ae_title=primitive.calling_ae_title,
@@ -78,7 +79,7 @@ def _on_association_end(event: evt.Event) -> None:
     connection.close()
 
 
-EVENT_HANDLERS = [
+EVENT_HANDLERS: list[evt.EventHandlerType] = [
     (evt.EVT_CONN_OPEN, _on_connection_open),
     (evt.EVT_REQUESTED, _on_requested),
     (evt.EVT_C_ECHO, _on_echo),
@@ -97,10 +98,13 @@ def application_entity() -> AE:
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.DIMSE_TIMEOUT_SECONDS
     ae.add_supported_context(Verification, TRANSFER_SYNTAXES)
     for context in AllStoragePresentationContexts:
-        ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
+        if context.abstract_syntax is not None:
+            ae.add_supported_context(context.abstract_syntax, TRANSFER_SYNTAXES)
     return ae
 
 
 def dimse_server_start(*, address: str, port: int) -> ThreadedAssociationServer:
     """Start listening in background threads; the caller stops it with `.shutdown()`."""
-    return application_entity().start_server((address, port), block=False, evt_handlers=EVENT_HANDLERS)
+    server = application_entity().start_server((address, port), block=False, evt_handlers=EVENT_HANDLERS)
+    assert server is not None  # block=False answers the running server
+    return server
