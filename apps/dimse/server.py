@@ -54,13 +54,24 @@ def _on_requested(event: evt.Event) -> None:
         )
     except services.AssociationRefused as refused:
         logger.info("DIMSE association refused: %s", refused.detail)
-        event.assoc.acse.send_reject(int(refused.result), refused.source, int(refused.reason))
-        event.assoc.kill()
-        connection.close()
+        _reject(event, int(refused.result), refused.source, int(refused.reason))
+        return
+    except Exception:
+        # pynetdicom logs a handler's exception and goes on to accept: fail closed instead (the
+        # database is unreachable, say), transient so the modality tries again later.
+        logger.exception("DIMSE association could not be decided; rejected transient")
+        _reject(event, int(services.RejectResult.TRANSIENT), services.SERVICE_USER,
+                int(services.RejectReason.NO_REASON_GIVEN))
         return
     # The association answers with the AE title it was called by, the tenant's.
     event.assoc.acceptor.ae_title = grant.tenant.dimse_ae_title
     _grants[event.assoc] = grant
+
+
+def _reject(event: evt.Event, result: int, source: int, reason: int) -> None:
+    event.assoc.acse.send_reject(result, source, reason)
+    event.assoc.kill()
+    connection.close()
 
 
 def _on_echo(event: evt.Event) -> int:

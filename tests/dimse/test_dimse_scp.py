@@ -241,3 +241,18 @@ def test_a_tenants_ae_title_never_stores_into_another_tenants_archive(platform: 
         assert not Instance.objects.filter(series__study__study_instance_uid=study.study_instance_uid).exists()
     with platform.schema("clinic_a"):
         assert Instance.objects.filter(series__study__study_instance_uid=study.study_instance_uid).count() == 2
+
+
+def test_an_association_that_cannot_be_decided_is_rejected_transient(platform: Any, dimse_port: int,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from apps.dimse import services
+
+    def unreachable(**_: Any) -> None:
+        raise ConnectionError("the database does not answer")
+
+    calling = _peer(platform, "clinic_a")
+    monkeypatch.setattr(services, "association_admit", unreachable)
+
+    output = _rejection(_echoscu(dimse_port, calling=calling, called=_called(platform, "clinic_a")))
+
+    assert "Rejected Transient" in output
