@@ -4,10 +4,8 @@ storage in the common transfer syntaxes, isolation, and byte-identical retrieval
 
 from __future__ import annotations
 
-import socket
 import struct
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,49 +15,19 @@ import pytest
 
 from apps.archive.models import Instance
 from apps.audit.models import AuditEvent
-from apps.audit.services import Actor
 from apps.dimse.server import dimse_server_start
-from apps.dimse.services import dimse_peer_add
 from tests.support.dicomweb import ct_study, parse_multipart, sample_file_with_new_uids
+from tests.support.dimse import called_ae_title, echoscu, free_port, registered_peer, storescu
 
 ORIGINALS = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def dimse_port(platform: Any) -> Iterator[int]:
-    port = _free_port()
+    port = free_port()
     server = dimse_server_start(address="127.0.0.1", port=port)
     yield port
     server.shutdown()
-
-
-def _peer(platform: Any, tenant_key: str, *, host: str = "127.0.0.1") -> str:
-    """A freshly registered calling AE title for the tenant (the test database keeps rows between runs)."""
-    ae_title = f"CT{uuid.uuid4().hex[:10].upper()}"
-    with platform.schema():
-        dimse_peer_add(tenant=platform.tenants[tenant_key], ae_title=ae_title, host=host, actor=Actor.system("test"))
-    return ae_title
-
-
-def _called(platform: Any, tenant_key: str) -> str:
-    return str(platform.tenants[tenant_key].dimse_ae_title)
-
-
-def _storescu(port: int, *, calling: str, called: str, files: list[Path], options: tuple[str, ...] = ()
-              ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["storescu", "-aet", calling, "-aec", called, *options, "127.0.0.1", str(port),
-                           *map(str, files)], capture_output=True, text=True, timeout=120)
-
-
-def _echoscu(port: int, *, calling: str, called: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["echoscu", "-aet", calling, "-aec", called, "127.0.0.1", str(port)],
-                          capture_output=True, text=True, timeout=60)
 
 
 def _write(tmp_path: Path, files: list[bytes]) -> list[Path]:
@@ -88,23 +56,23 @@ def _retrieve(platform: Any, tenant_key: str, dataset: pydicom.Dataset) -> bytes
 
 
 def test_echo_from_a_registered_peer_succeeds_and_is_audited(platform: Any, dimse_port: int) -> None:
-    calling = _peer(platform, "clinic_a")
+    calling = registered_peer(platform, "clinic_a")
 
-    result = _echoscu(dimse_port, calling=calling, called=_called(platform, "clinic_a"))
+    result = echoscu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_a"))
 
     assert result.returncode == 0, result.stderr
     with platform.schema("clinic_a"):
         accepted = AuditEvent.objects.filter(action="dimse.association_accept", actor_id=calling)
         assert [(event.client_ip, event.object_id) for event in accepted] == [
-            ("127.0.0.1", _called(platform, "clinic_a"))]
+            ("127.0.0.1", called_ae_title(platform, "clinic_a"))]
 
 
 def test_many_instances_in_one_association_are_stored_byte_identical(platform: Any, dimse_port: int,
                                                                       tmp_path: Path) -> None:
-    calling = _peer(platform, "clinic_a")
+    calling = registered_peer(platform, "clinic_a")
     study = ct_study(slices=12)
 
-    result = _storescu(dimse_port, calling=calling, called=_called(platform, "clinic_a"),
+    result = storescu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_a"),
                        files=_write(tmp_path, study.files))
 
     assert result.returncode == 0, result.stderr
@@ -127,11 +95,11 @@ def test_many_instances_in_one_association_are_stored_byte_identical(platform: A
 ])
 def test_compressed_instances_are_stored_in_their_transfer_syntax_as_sent(
         platform: Any, dimse_port: int, tmp_path: Path, sample: str, proposal: str) -> None:
-    calling = _peer(platform, "clinic_a")
+    calling = registered_peer(platform, "clinic_a")
     original = sample_file_with_new_uids(sample)
     dataset = pydicom.dcmread(pydicom.filebase.DicomBytesIO(original))
 
-    result = _storescu(dimse_port, calling=calling, called=_called(platform, "clinic_a"),
+    result = storescu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_a"),
                        files=_write(tmp_path, [original]), options=(proposal,))
 
     assert result.returncode == 0, result.stderr + result.stdout
@@ -147,10 +115,10 @@ def test_compressed_instances_are_stored_in_their_transfer_syntax_as_sent(
 ])
 def test_uncompressed_instances_are_stored_in_the_negotiated_transfer_syntax(
         platform: Any, dimse_port: int, tmp_path: Path, proposal: str, transfer_syntax: str) -> None:
-    calling = _peer(platform, "clinic_a")
+    calling = registered_peer(platform, "clinic_a")
     study = ct_study(slices=2)
 
-    result = _storescu(dimse_port, calling=calling, called=_called(platform, "clinic_a"),
+    result = storescu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_a"),
                        files=_write(tmp_path, study.files), options=(proposal,))
 
     assert result.returncode == 0, result.stderr
@@ -161,12 +129,12 @@ def test_uncompressed_instances_are_stored_in_the_negotiated_transfer_syntax(
 
 
 def test_several_associations_store_into_the_same_study(platform: Any, dimse_port: int, tmp_path: Path) -> None:
-    calling = _peer(platform, "clinic_a")
+    calling = registered_peer(platform, "clinic_a")
     study = ct_study(slices=6)
     paths = _write(tmp_path, study.files)
 
     for half in (paths[:3], paths[3:]):
-        assert _storescu(dimse_port, calling=calling, called=_called(platform, "clinic_a"), files=half).returncode == 0
+        assert storescu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_a"), files=half).returncode == 0
 
     with platform.schema("clinic_a"):
         assert Instance.objects.filter(series__study__study_instance_uid=study.study_instance_uid).count() == 6
@@ -179,9 +147,9 @@ def _rejection(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_an_unknown_called_ae_title_is_rejected(platform: Any, dimse_port: int) -> None:
-    calling = _peer(platform, "clinic_a")
+    calling = registered_peer(platform, "clinic_a")
 
-    output = _rejection(_echoscu(dimse_port, calling=calling, called="NO-SUCH-TENANT"))
+    output = _rejection(echoscu(dimse_port, calling=calling, called="NO-SUCH-TENANT"))
 
     assert "Called AE Title Not Recognized" in output
     with platform.schema():
@@ -190,7 +158,7 @@ def test_an_unknown_called_ae_title_is_rejected(platform: Any, dimse_port: int) 
 
 
 def test_an_unregistered_calling_ae_title_is_rejected(platform: Any, dimse_port: int) -> None:
-    output = _rejection(_echoscu(dimse_port, calling="UNREGISTERED", called=_called(platform, "clinic_a")))
+    output = _rejection(echoscu(dimse_port, calling="UNREGISTERED", called=called_ae_title(platform, "clinic_a")))
 
     assert "Calling AE Title Not Recognized" in output
     with platform.schema("clinic_a"):
@@ -199,9 +167,9 @@ def test_an_unregistered_calling_ae_title_is_rejected(platform: Any, dimse_port:
 
 
 def test_a_registered_ae_title_from_another_address_is_rejected(platform: Any, dimse_port: int) -> None:
-    calling = _peer(platform, "clinic_a", host="192.0.2.10")
+    calling = registered_peer(platform, "clinic_a", host="192.0.2.10")
 
-    output = _rejection(_echoscu(dimse_port, calling=calling, called=_called(platform, "clinic_a")))
+    output = _rejection(echoscu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_a")))
 
     assert "Calling AE Title Not Recognized" in output
     with platform.schema("clinic_a"):
@@ -212,29 +180,29 @@ def test_a_registered_ae_title_from_another_address_is_rejected(platform: Any, d
 def test_a_suspended_tenant_rejects_associations_until_activated(platform: Any, dimse_port: int) -> None:
     from tenants.services import tenant_activate, tenant_suspend
 
-    calling = _peer(platform, "clinic_c")
+    calling = registered_peer(platform, "clinic_c")
     slug = platform.tenants["clinic_c"].slug
     with platform.schema():
         tenant_suspend(slug=slug, reason="test")
     try:
-        output = _rejection(_echoscu(dimse_port, calling=calling, called=_called(platform, "clinic_c")))
+        output = _rejection(echoscu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_c")))
     finally:
         with platform.schema():
             tenant_activate(slug=slug)
 
     assert "Rejected Transient" in output
-    assert _echoscu(dimse_port, calling=calling, called=_called(platform, "clinic_c")).returncode == 0
+    assert echoscu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_c")).returncode == 0
 
 
 def test_a_tenants_ae_title_never_stores_into_another_tenants_archive(platform: Any, dimse_port: int,
                                                                       tmp_path: Path) -> None:
-    calling = _peer(platform, "clinic_a")
+    calling = registered_peer(platform, "clinic_a")
     study = ct_study(slices=2)
 
-    assert _storescu(dimse_port, calling=calling, called=_called(platform, "clinic_a"),
+    assert storescu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_a"),
                      files=_write(tmp_path, study.files)).returncode == 0
     # The peer is clinic A's: calling clinic C's AE title is refused, nothing reaches C.
-    assert _storescu(dimse_port, calling=calling, called=_called(platform, "clinic_c"),
+    assert storescu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_c"),
                      files=_write(tmp_path, study.files)).returncode != 0
 
     with platform.schema("clinic_c"):
@@ -250,9 +218,9 @@ def test_an_association_that_cannot_be_decided_is_rejected_transient(platform: A
     def unreachable(**_: Any) -> None:
         raise ConnectionError("the database does not answer")
 
-    calling = _peer(platform, "clinic_a")
+    calling = registered_peer(platform, "clinic_a")
     monkeypatch.setattr(services, "association_admit", unreachable)
 
-    output = _rejection(_echoscu(dimse_port, calling=calling, called=_called(platform, "clinic_a")))
+    output = _rejection(echoscu(dimse_port, calling=calling, called=called_ae_title(platform, "clinic_a")))
 
     assert "Rejected Transient" in output
