@@ -15,6 +15,7 @@ urlpatterns = common + [
     path("api/v1/", include("apps.ai.api.urls")),
     path("api/v1/", include("apps.consults.api.urls")),
     path("api/v1/", include("apps.films.api.urls")),
+    path("api/v1/", include("apps.dimse.api.urls")),
     # The same DICOMweb views, read-only, for one consult's studies from the sending clinic's archive
     # (docs/consults.md); before the pages, whose `<id>/<action>` would otherwise match.
     path("consults/<uuid:consult_id>/dicomweb/", include((dicomweb_urlpatterns, "consult_dicomweb"))),

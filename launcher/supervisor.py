@@ -91,6 +91,7 @@ class Launcher:
         self.embedded_postgres = not os.environ.get("DATABASE_URL")
         self.embedded_redis = not os.environ.get("CELERY_BROKER_URL")
         self.port = self.environment["PORT"]
+        self.dimse_port = os.environ.get("DIMSE_PORT", "11112")
         self.platform_domain = os.environ.get("PLATFORM_DOMAIN", "localhost")
 
     @staticmethod
@@ -158,11 +159,13 @@ class Launcher:
         worker = self._start_app("worker", "worker.sh", {"QUEUES": queues, "WORKER_NAME": "worker"}, " ready.")
         beat = self._start_app("beat", "beat.sh", {}, "beat: Starting")
         relay = self._start_app("relay", "relay.sh", {}, "outbox relay: running")
+        dimse = self._start_app("dimse", "dimse.sh", {"DIMSE_PORT": self.dimse_port}, "DIMSE listening on")
         web = self._start_app("web", "web.sh", {}, None)
         self._wait_until(self._web_ready, web, "the web server to answer /readyz")
         self._wait_until(worker.ready.is_set, worker, "the Celery worker")
         self._wait_until(beat.ready.is_set, beat, "Celery beat")
         self._wait_until(relay.ready.is_set, relay, "the outbox relay")
+        self._wait_until(dimse.ready.is_set, dimse, "the DIMSE listener")
         return demo_output
 
     def _start_redis(self) -> None:
@@ -224,6 +227,7 @@ class Launcher:
             print("=" * 100)
             print("Imaging Cloud is running.")
             print(f"  web        http://{self.platform_domain}:{self.port}/  (gunicorn on {self.environment['HOST']}:{self.port})")
+            print(f"  dimse      DICOM listener on port {self.dimse_port} (each tenant's called AE title below)")
             if self.embedded_postgres:
                 print(f"  database   embedded PostgreSQL, data in {embedded.POSTGRES_DIR}")
             if self.embedded_redis:

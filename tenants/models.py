@@ -12,6 +12,18 @@ from django_tenants.models import DomainMixin, TenantMixin
 SLUG_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 slug_validator = RegexValidator(SLUG_PATTERN, "Use lowercase letters, digits and single hyphens, starting with a letter.")
 
+# PS3.8 §9.3.2: an AE title is at most 16 characters of the default repertoire, no backslash or
+# control characters; leading and trailing spaces are not significant.
+AE_TITLE_MAX_LENGTH = 16
+AE_TITLE_PATTERN = r"^[\x20-\x5b\x5d-\x7e]*[\x21-\x5b\x5d-\x7e][\x20-\x5b\x5d-\x7e]*$"
+ae_title_validator = RegexValidator(AE_TITLE_PATTERN, "Use 1-16 printable ASCII characters, no backslash.")
+
+
+def default_ae_title_for_slug(slug: str) -> str:
+    """A tenant's called AE title unless set otherwise: its slug upper-cased, cut to 16 characters
+    (docs/dimse.md)."""
+    return slug.upper()[:AE_TITLE_MAX_LENGTH]
+
 
 def default_time_zone() -> str:
     return str(settings.TIME_ZONE)
@@ -65,6 +77,9 @@ class Tenant(TenantMixin):
     suspended_reason = models.CharField(max_length=300, blank=True)
     # The zone the tenant's staff pages show times in (tenants.middleware.TenantTimeZoneMiddleware).
     time_zone = models.CharField(max_length=64, default=default_time_zone, validators=[validate_time_zone])
+    # The AE title modalities call to store into this tenant over DIMSE (docs/dimse.md); provisioning
+    # sets it from the slug (default_ae_title_for_slug).
+    dimse_ae_title = models.CharField(max_length=AE_TITLE_MAX_LENGTH, unique=True, validators=[ae_title_validator])
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Provisioning creates the schema explicitly (tenants.services.tenant_provision), inside its

@@ -35,6 +35,7 @@ from tenants.models import (
     Tenant,
     TenantKind,
     TenantStatus,
+    default_ae_title_for_slug,
 )
 from tenants.schema_clone import schema_clone_from_template
 
@@ -89,6 +90,10 @@ def _validate_new_tenant(*, slug: str, kind: str, deployment: str, domain: str) 
         raise InvalidInput(f"Domain {domain!r} is not a valid host name (no underscores).", code="invalid_domain")
     if Tenant.objects.filter(slug=slug).exists() or Tenant.objects.filter(schema_name=schema_name_for_slug(slug)).exists():
         raise Conflict(f"A tenant with slug {slug!r} already exists.", code="duplicate_slug")
+    ae_title = default_ae_title_for_slug(slug)
+    if Tenant.objects.filter(dimse_ae_title=ae_title).exists():
+        raise Conflict(f"The DIMSE AE title {ae_title!r} (the slug cut to 16 characters) is another tenant's; "
+                       "choose a slug that differs in its first 16 characters.", code="duplicate_ae_title")
     if Domain.objects.filter(domain=domain).exists():
         raise Conflict(f"Domain {domain!r} is already in use.", code="duplicate_domain")
 
@@ -153,7 +158,7 @@ def tenant_provision(
     admin_password = admin_password or secrets.token_urlsafe(12)
     tenant = Tenant(
         schema_name=schema_name_for_slug(slug), slug=slug, name=name, kind=kind, deployment=deployment,
-        plan=plan, storage_bucket=storage_bucket,
+        plan=plan, storage_bucket=storage_bucket, dimse_ae_title=default_ae_title_for_slug(slug),
     )
     storage = storage_for(tenant)
     storage.prepare()

@@ -69,6 +69,12 @@ class AuditAction(models.TextChoices):
     DICOMWEB_SEARCH = "dicomweb.search"
     DICOMWEB_THUMBNAIL = "dicomweb.thumbnail"
 
+    # dimse
+    DIMSE_ASSOCIATION_ACCEPT = "dimse.association_accept"
+    DIMSE_ASSOCIATION_REJECT = "dimse.association_reject"
+    DIMSE_PEER_ADD = "dimse.peer_add"
+    DIMSE_PEER_REMOVE = "dimse.peer_remove"
+
     # film
     FILM_DOWNLOAD_DICOM = "film.download_dicom"
     FILM_DOWNLOAD_PDF = "film.download_pdf"

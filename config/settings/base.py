@@ -79,6 +79,7 @@ SHARED_APPS = [
     "apps.audit",
     "apps.consult_routing",
     "apps.film_links",
+    "apps.dimse",
     # Sign-in throttling for operators (public schema); listed in TENANT_APPS too, see below.
     "axes",
 ]
@@ -336,6 +337,17 @@ OUTBOX_RELAY_INTERVAL_SECONDS = env_int("OUTBOX_RELAY_INTERVAL_SECONDS", 1)
 OUTBOX_RELAY_BATCH_SIZE = env_int("OUTBOX_RELAY_BATCH_SIZE", 500)
 OUTBOX_RELAY_BACKOFF_MAX_SECONDS = env_int("OUTBOX_RELAY_BACKOFF_MAX_SECONDS", 300)
 OUTBOX_KEEP_SENT_HOURS = env_int("OUTBOX_KEEP_SENT_HOURS", 24)
+
+# The DIMSE listener (`manage.py dimse_serve`, process role `dimse`, docs/dimse.md): one port for
+# every tenant, which the called AE title picks; DIMSE_BIND_ADDRESS is the interface it listens on.
+DIMSE_PORT = env_int("DIMSE_PORT", 11112)
+DIMSE_BIND_ADDRESS = env_str("DIMSE_BIND_ADDRESS", "0.0.0.0")
+# Seconds an association may wait for the peer's next message (pynetdicom's ACSE, DIMSE and network
+# timeouts) before it is aborted, so a modality that vanished does not hold a thread forever.
+DIMSE_TIMEOUT_SECONDS = env_int("DIMSE_TIMEOUT_SECONDS", 60)
+# Associations served at once (each a thread with a database connection); one more is rejected
+# transient, local limit exceeded (PS3.8 §9.3.4), and the modality retries.
+DIMSE_MAX_ASSOCIATIONS = env_int("DIMSE_MAX_ASSOCIATIONS", 20)
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {
     "audit-heartbeat": {"task": "apps.operations.tasks.beat_heartbeat", "schedule": 300.0},
     # Finds studies that received no instance for STUDY_STABLE_SECONDS, per tenant.

@@ -181,9 +181,14 @@ class Command(BaseCommand):
                 "password": DEMO_PASSWORD, "users": [asdict(login) for login in logins], "urls": urls,
                 "sample_studies": {slug: result for slug, result in samples.items() if result is not None},
                 "demo_consult_and_film": film_link,
+                "dimse_ae_titles": {tenant.slug: tenant.dimse_ae_title for tenant in (clinic, hospital)},
             }, indent=2, default=str))
             return
         self._print_table(logins, urls, samples, film_link)
+        self.stdout.write("")
+        self.stdout.write("DIMSE called AE titles (docs/dimse.md; register a peer with manage.py dimse_peer_add)")
+        for tenant in (clinic, hospital):
+            self.stdout.write(f"  {tenant.slug:<24} {tenant.dimse_ae_title}")
 
     def _print_table(self, logins: list[DemoLogin], urls: dict[str, str], samples: dict[str, Any],
                      film_link: dict[str, str]) -> None:
