@@ -335,11 +335,13 @@ def test_the_worklist_stays_usable_on_a_small_laptop_and_a_phone(platform, width
 
     with chromium(width, height) as browser:
         emulate_viewport(browser, width, height)
-        browser.get(tenant_url(platform, "hospital_b", "/accounts/login/?next=/consults/"))
+        # Newest first: the whole suite leaves many open consults in this hospital's worklist.
+        browser.get(tenant_url(platform, "hospital_b", "/accounts/login/?next=/consults/%3Fsort%3Dreceived"))
         browser.find_element(By.ID, "id_username").send_keys(COORDINATOR)
         browser.find_element(By.ID, "id_password").send_keys(ADMIN_PASSWORD)
         browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-        row = browser.find_element(By.CSS_SELECTOR, f"#worklist tr[data-consult='{consult_id}']")
+        row = WebDriverWait(browser, 30).until(expected_conditions.presence_of_element_located(
+            (By.CSS_SELECTOR, f"#worklist tr[data-consult='{consult_id}']")))
         screenshot(browser, f"worklist_{width}x{height}_top")
         overflow = browser.execute_script(
             "return document.documentElement.scrollWidth - document.documentElement.clientWidth;")
