@@ -92,6 +92,8 @@ class PlatformPeer:
             "DJANGO_SETTINGS_MODULE": self.settings,
             "SECRET_KEY": self._secret_key(),
             "DEBUG": "false",
+            # The benchmark speaks plain HTTP on loopback (a deployment terminates TLS in front of it).
+            "SECURE_SSL_REDIRECT": "false",
             "DATABASE_URL": f"postgresql://postgres@/{self.database_name}?host={POSTGRES_SOCKET_DIR}",
             "CELERY_BROKER_URL": f"redis://127.0.0.1:{REDIS_PORT}/0",
             "STORAGE_BACKEND": "filesystem",
