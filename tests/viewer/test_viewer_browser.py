@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from pydicom.uid import generate_uid
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support import expected_conditions
@@ -71,7 +72,8 @@ def test_a_radiologist_opens_a_consult_from_the_worklist_in_ohif_and_scrolls_it(
     consult_id = consult_in_reading(platform, study)
 
     with chromium(1440, 900) as browser:
-        wait = WebDriverWait(browser, 90)
+        # OHIF re-renders while it loads: an element read a moment ago may be gone, so look again.
+        wait = WebDriverWait(browser, 90, ignored_exceptions=[StaleElementReferenceException])
         sign_in(browser, platform, "hospital_b", "/consults/")
         row = wait.until(expected_conditions.presence_of_element_located(
             (By.CSS_SELECTOR, f"#worklist tr[data-consult='{consult_id}']")))
@@ -105,7 +107,8 @@ def test_a_consults_viewer_shows_the_consulting_clinics_study_never_another_with
     consult_id = consult_in_reading(platform, consulted)
 
     with chromium(1440, 900, network_log=True) as browser:
-        wait = WebDriverWait(browser, 90)
+        # OHIF re-renders while it loads: an element read a moment ago may be gone, so look again.
+        wait = WebDriverWait(browser, 90, ignored_exceptions=[StaleElementReferenceException])
         sign_in(browser, platform, "hospital_b", f"/viewer/consults/{consult_id}/")
         # OHIF's study list on the consult's root: the consult's one study.
         wait.until(lambda driver: "Clinic-A" in driver.find_element(By.TAG_NAME, "body").text)
