@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django_tenants.utils import get_public_schema_name
 
 from apps.core.rows import column_list, instance_from_row, qualified_table
-from tenants.models import Domain, ReferralLink, Tenant, TenantStatus
+from tenants.models import Domain, Plan, ReferralLink, Tenant, TenantStatus
 
 
 def tenants_list() -> QuerySet[Tenant]:
@@ -29,7 +29,10 @@ def tenant_for_domain(domain: str) -> Tenant | None:
     would first make django-tenants send `SET search_path = public`, a second round trip.
 
     Host names are compared as DNS compares them: in any case, and with or without the trailing
-    dot of a fully qualified name (RFC 4343, RFC 1034 §3.1); domains are stored lower case."""
+    dot of a fully qualified name (RFC 4343, RFC 1034 §3.1); domains are stored lower case.
+
+    The tenant's plan comes in the same statement: the storage policy of every archive request
+    reads its quotas (tenants.deployment.policy_for), which would otherwise cost a query each."""
     sql = _tenant_for_domain_sql()
     # Usually the request's first statement: the health check the ORM's cursor would run
     # (CONN_HEALTH_CHECKS) replaces a connection a database restart ended, instead of a 503.
@@ -39,15 +42,21 @@ def tenant_for_domain(domain: str) -> Tenant | None:
     with connection.wrap_database_errors, connection.connection.cursor() as cursor:
         cursor.execute(sql, [domain.lower().removesuffix(".")])
         row = cursor.fetchone()
-    return None if row is None else instance_from_row(Tenant, row)[0]
+    if row is None:
+        return None
+    tenant, plan_start = instance_from_row(Tenant, row)
+    plan = None if row[plan_start] is None else instance_from_row(Plan, row, plan_start)[0]
+    Tenant._meta.get_field("plan").set_cached_value(tenant, plan)
+    return tenant
 
 
 @cache
 def _tenant_for_domain_sql() -> str:
     public = get_public_schema_name()
     return (
-        f"SELECT {column_list(Tenant, 'tenant')} FROM {qualified_table(Tenant, public)} AS tenant "
-        f"JOIN {qualified_table(Domain, public)} AS domain ON domain.tenant_id = tenant.id WHERE domain.domain = %s"
+        f"SELECT {column_list(Tenant, 'tenant')}, {column_list(Plan, 'plan')} FROM {qualified_table(Tenant, public)} "
+        f"AS tenant JOIN {qualified_table(Domain, public)} AS domain ON domain.tenant_id = tenant.id "
+        f"LEFT JOIN {qualified_table(Plan, public)} AS plan ON plan.id = tenant.plan_id WHERE domain.domain = %s"
     )
 
 

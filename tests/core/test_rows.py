@@ -50,3 +50,26 @@ def test_the_tenant_by_host_and_the_token_with_its_user_equal_the_orm_rows(platf
         assert _field_values(token) == _field_values(ApiToken.objects.get(pk=issued.token.pk))
         assert _field_values(token.user) == _field_values(User.objects.get(pk=user.pk))
         assert token_with_user(hash_token(issued.secret + "x")) is None
+
+
+def test_the_tenant_by_host_brings_its_plan_without_another_query(platform, django_assert_num_queries):
+    from tenants.models import Plan
+
+    tenant = platform.tenants["clinic_a"]
+    with platform.schema():
+        domain = tenant.domains.get(is_primary=True).domain
+        original_plan_id = Tenant.objects.get(pk=tenant.pk).plan_id
+        plan = Plan.objects.create(code=f"rows-{unique_suffix()}", name="Rows", storage_bytes_quota=123_456)
+        try:
+            Tenant.objects.filter(pk=tenant.pk).update(plan=plan)
+            by_host = tenant_for_domain(domain)
+            with django_assert_num_queries(0):
+                assert by_host is not None and by_host.plan is not None
+                assert _field_values(by_host.plan) == _field_values(plan)
+            Tenant.objects.filter(pk=tenant.pk).update(plan=None)
+            without = tenant_for_domain(domain)
+            with django_assert_num_queries(0):
+                assert without is not None and without.plan is None
+        finally:
+            Tenant.objects.filter(pk=tenant.pk).update(plan_id=original_plan_id)
+            plan.delete()
