@@ -27,6 +27,7 @@ from django.utils import timezone
 
 from apps.audit.services import Actor
 from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from apps.core.workflow import Move, move
 from apps.storage.tenant_storage import storage_for
 from apps.uploads.models import UploadSession, UploadSessionStatus, UploadTransfer, UploadTransferStatus
 from apps.uploads.services import (
@@ -36,6 +37,7 @@ from apps.uploads.services import (
     display_name,
     upload_file_receive,
 )
+from apps.uploads.workflow import UPLOAD_TRANSFER_WORKFLOW
 from tenants.context import current_tenant
 
 logger = logging.getLogger(__name__)
@@ -233,6 +235,10 @@ def _pieces_stream(transfer: UploadTransfer, digest: hashlib._Hash) -> BinaryIO:
     return _Concatenated()  # type: ignore[return-value]
 
 
+def _unrecorded(moved: Move) -> None:
+    """A transfer's move leaves no row of its own: the file it becomes is its session's (apps.uploads.workflow)."""
+
+
 def upload_transfer_complete(*, transfer_id: uuid.UUID, actor: Actor) -> UploadTransfer:
     """Hand a fully received transfer to its session as one file, once: the request that claims it
     assembles; a later HEAD finishes a claim whose request died."""
@@ -248,15 +254,12 @@ def upload_transfer_complete(*, transfer_id: uuid.UUID, actor: Actor) -> UploadT
         upload_file = upload_file_receive(session_id=transfer.session_id, name=transfer.name,
                                           stream=_pieces_stream(transfer, digest), actor=actor)
     except (StorageQuotaExceeded, UploadTooLarge, Conflict) as refused:
-        transfer.status = UploadTransferStatus.REFUSED
-        transfer.error_code, transfer.error_detail = refused.code, refused.detail[:500]
-        transfer.save(update_fields=["status", "error_code", "error_detail", "updated_at"])
+        move(transfer, UPLOAD_TRANSFER_WORKFLOW, "refuse", record=_unrecorded,
+             error_code=refused.code, error_detail=refused.detail[:500])
         storage_for(current_tenant()).delete_prefix(_transfer_prefix(transfer) + "/")
         raise
-    transfer.status = UploadTransferStatus.RECEIVED
-    transfer.upload_file = upload_file
-    transfer.sha256 = digest.hexdigest()
-    transfer.save(update_fields=["status", "upload_file", "sha256", "updated_at"])
+    move(transfer, UPLOAD_TRANSFER_WORKFLOW, "hand_over", record=_unrecorded,
+         upload_file=upload_file, sha256=digest.hexdigest())
     storage_for(current_tenant()).delete_prefix(_transfer_prefix(transfer) + "/")
     return transfer
 

@@ -9,6 +9,7 @@ UPLOAD_SESSION_IDLE_EXPIRY_SECONDS is expired by a periodic sweep (docs/security
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import re
@@ -30,6 +31,7 @@ from apps.archive.services.storage_extras import staged_upload_bytes_change
 from apps.audit.actions import AuditAction
 from apps.audit.services import Actor, audit_record, audited_move
 from apps.core.errors import Conflict, DomainError, InvalidInput, NotFound
+from apps.core.workflow import InvalidTransition, Move, move
 from apps.storage.backends import ObjectNotFound
 from apps.storage.tenant_storage import storage_for
 from apps.uploads.models import (
@@ -40,7 +42,7 @@ from apps.uploads.models import (
     UploadSession,
     UploadSessionStatus,
 )
-from apps.uploads.workflow import UPLOAD_SESSION_WORKFLOW
+from apps.uploads.workflow import UPLOAD_FILE_WORKFLOW, UPLOAD_SESSION_WORKFLOW
 from apps.uploads.zip_reader import UnsafeArchive, ZipLimits, is_zip, iter_zip_members
 from tenants.context import current_tenant
 from tenants.deployment import WorkKind, policy_for
@@ -347,7 +349,7 @@ def _process_file(upload_file: UploadFile, actor: Actor) -> None:
             for chunk in storage.get_stream(upload_file.staging_key):
                 local.write(chunk)
         except ObjectNotFound:
-            _finish_file(upload_file, UploadFileStatus.REFUSED, "staging_missing", "The uploaded bytes are gone.")
+            _finish_file(upload_file, "refuse", "staging_missing", "The uploaded bytes are gone.")
             return
         local.seek(0)
         if is_zip(local):
@@ -361,22 +363,22 @@ def _process_file(upload_file: UploadFile, actor: Actor) -> None:
                         outcome = ingest_one(stream=content, actor=actor)
                     _record_item(upload_file, member.name, outcome)
             except UnsafeArchive as refused:
-                _finish_file(upload_file, UploadFileStatus.REFUSED, refused.code, str(refused))
+                _finish_file(upload_file, "refuse", refused.code, str(refused))
                 return
         elif upload_file.name not in done:
             _record_item(upload_file, upload_file.name, ingest_one(stream=local, actor=actor))
-    _finish_file(upload_file, UploadFileStatus.DONE)
+    _finish_file(upload_file, "finish")
 
 
-def _finish_file(upload_file: UploadFile, status: str, error_code: str = "", error_detail: str = "") -> None:
-    with transaction.atomic():
-        updated = UploadFile.objects.filter(pk=upload_file.pk, status=UploadFileStatus.RECEIVED).update(
-            status=status, error_code=error_code, error_detail=error_detail[:500]
-        )
-        if updated:
-            # Progress is activity: the reconciliation sweep leaves a session that is moving alone.
-            UploadSession.objects.filter(pk=upload_file.session_id).update(
-                files_done=F("files_done") + 1, last_activity_at=timezone.now())
+def _finish_file(upload_file: UploadFile, event: str, error_code: str = "", error_detail: str = "") -> None:
+    def count_done(moved: Move) -> None:
+        # Progress is activity: the reconciliation sweep leaves a session that is moving alone.
+        UploadSession.objects.filter(pk=upload_file.session_id).update(
+            files_done=F("files_done") + 1, last_activity_at=timezone.now())
+
+    with contextlib.suppress(InvalidTransition):  # another worker finished it first: counted once
+        move(upload_file, UPLOAD_FILE_WORKFLOW, event, record=count_done,
+             error_code=error_code, error_detail=error_detail[:500])
     # Staging bytes are dropped only once the file's outcome is recorded.
     storage_for(current_tenant()).delete(upload_file.staging_key)
 
