@@ -624,3 +624,23 @@ def _encode_image(image: Image.Image, media_type: RenderedMediaType, quality: in
     else:
         image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def warm_up() -> None:
+    """Render a small synthetic frame as JPEG and PNG once, so that a web process's first rendered
+    request does not also pay for loading pydicom's pixel decoders and Pillow's encoders (a few
+    milliseconds each, once per process: in a four-process server, one request in ten of a short
+    viewing session; docs/benchmarks.md)."""
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    dataset = Dataset()
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.Rows = dataset.Columns = 16
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = "MONOCHROME2"
+    dataset.BitsAllocated, dataset.BitsStored, dataset.HighBit, dataset.PixelRepresentation = 16, 12, 11, 0
+    dataset.PixelData = (np.arange(256, dtype=np.uint16) * 16).tobytes()
+    for media_type in RENDERED_MEDIA_TYPES:
+        render_frame(dataset, RenderOptions(media_type=media_type, window=(2048.0, 4096.0)))
