@@ -1,6 +1,7 @@
 from functools import cache
+from typing import Any
 
-from django.db import connection
+from django.db import InterfaceError, OperationalError, connection
 from django.db.models import QuerySet
 from django_tenants.utils import get_public_schema_name
 
@@ -34,20 +35,35 @@ def tenant_for_domain(domain: str) -> Tenant | None:
     The tenant's plan comes in the same statement: the storage policy of every archive request
     reads its quotas (tenants.deployment.policy_for), which would otherwise cost a query each."""
     sql = _tenant_for_domain_sql()
-    # Usually the request's first statement: the health check the ORM's cursor would run
-    # (CONN_HEALTH_CHECKS) replaces a connection a database restart ended, instead of a 503.
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    # Driver errors become Django's (and mark the connection for a health check, as the ORM would).
-    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
-        cursor.execute(sql, [domain.lower().removesuffix(".")])
-        row = cursor.fetchone()
+    hostname = domain.lower().removesuffix(".")
+    # Usually the request's first statement, so it is also the connection's health check
+    # (CONN_HEALTH_CHECKS): a connection kept from an earlier request that a database restart ended
+    # fails it, and is replaced once, instead of a 503. Django's own check would send `SELECT 1`
+    # first, a round trip on every request.
+    database: Any = connection  # the health-check attributes are Django's, missing from its stubs
+    unchecked = database.connection is not None and database.health_check_enabled and not database.health_check_done
+    try:
+        row = _tenant_row(sql, hostname)
+    except (OperationalError, InterfaceError):
+        if not unchecked:
+            raise
+        connection.close()
+        row = _tenant_row(sql, hostname)
+    database.health_check_done = True
     if row is None:
         return None
     tenant, plan_start = instance_from_row(Tenant, row)
     plan = None if row[plan_start] is None else instance_from_row(Plan, row, plan_start)[0]
     Tenant._meta.get_field("plan").set_cached_value(tenant, plan)
     return tenant
+
+
+def _tenant_row(sql: str, hostname: str) -> tuple[object, ...] | None:
+    connection.ensure_connection()
+    # Driver errors become Django's (and mark the connection for a health check, as the ORM would).
+    with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+        cursor.execute(sql, [hostname])
+        return cursor.fetchone()
 
 
 @cache

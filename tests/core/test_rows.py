@@ -73,3 +73,23 @@ def test_the_tenant_by_host_brings_its_plan_without_another_query(platform, djan
         finally:
             Tenant.objects.filter(pk=tenant.pk).update(plan_id=original_plan_id)
             plan.delete()
+
+
+def test_a_request_on_a_kept_connection_sends_no_separate_health_check(platform, monkeypatch):
+    """The tenant lookup by host is the request's health check (tenants.selectors.tenant_for_domain):
+    Django's own, a `SELECT 1` round trip before the first statement of every request, is not run."""
+    from django.test import Client
+
+    checks = []
+    real_is_usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or real_is_usable())
+    client = Client(HTTP_HOST=platform.host("clinic_a"),
+                    HTTP_AUTHORIZATION=f"Bearer {platform.tokens[('clinic_a', 'technologist')]}")
+    with platform.db_blocker.unblock():
+        for _ in range(2):
+            # What request_started does on a server (Django's test client leaves it out): a kept
+            # connection is marked for its health check.
+            connection.close_if_unusable_or_obsolete()
+            assert client.get("/api/v1/me/").status_code == 200
+            assert connection.connection is not None  # kept for the next request (CONN_MAX_AGE)
+    assert checks == []
