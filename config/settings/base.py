@@ -158,13 +158,15 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", embedded.database_url()),
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        engine="django_tenants.postgresql_backend",
+        # django-tenants' backend, keeping a connection's search_path across requests (tenants/postgresql_backend).
+        engine="tenants.postgresql_backend",
     )
 }
 # Let the archive's index statements (apps.archive.services.indexing, `prepare=True`) be prepared
 # once per connection; Django's own queries use client-side binding and are never prepared.
 DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = 5
-# A connection broken by a database restart is noticed before a request uses it, not by a 500.
+# A connection broken by a database restart is noticed before a request uses it, not by a 500
+# (on a request, its first statement is the check: tenants.selectors.tenant_for_domain).
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Bounded waits: no connect, statement or lock wait runs forever, and a process frozen inside a
 # transaction loses its locks (the archive's per-study lock among them) after a minute.
